@@ -1,0 +1,99 @@
+"""JSON text the way the contract prints it.
+
+compact = no whitespace, ``,``/``:`` separators, trailing newline (jq ``-c``);
+pretty = 2-space indent (jq default). Strings stay raw UTF-8. Key order is the dict's
+insertion order, which every producer builds in contract order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+JSONObject = dict[str, Any]
+
+
+def dumps_compact(value: Any) -> str:
+    """Serialize ``value`` compactly (no trailing newline)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps_pretty(value: Any) -> str:
+    """Serialize ``value`` with a 2-space indent (no trailing newline)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def dumps(value: Any, pretty: bool = False) -> str:
+    """Serialize ``value`` compact or pretty (no trailing newline)."""
+    return dumps_pretty(value) if pretty else dumps_compact(value)
+
+
+def strip_nulls(obj: Mapping[str, Any]) -> JSONObject:
+    """Drop top-level keys whose value is ``None`` (the contract's **[strip]**).
+
+    Nested nulls survive, as do ``False``, ``0``, ``""``, ``[]`` and ``{}``.
+    """
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+def loads_object(text: str | bytes) -> JSONObject | None:
+    """Parse ``text`` as a JSON object; ``None`` if it is not valid JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def nonempty_str(value: Any) -> str | None:
+    """The contract's nullable-string rule: a non-empty string, else ``None``."""
+    if isinstance(value, str) and value != "":
+        return value
+    return None
+
+
+def as_nonneg_int(value: Any) -> int | None:
+    """``value`` as a non-negative integer if it is one (``2.0`` counts), else ``None``.
+
+    Booleans are not integers here, whatever Python thinks.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def coerce_number(value: Any) -> int | float:
+    """jq ``tonumber`` with failure -> 0: numbers pass, numeric strings parse, else 0."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            num = float(text)
+        except ValueError:
+            return 0
+        if num != num or num in (float("inf"), float("-inf")):
+            return 0
+        return int(num) if num.is_integer() else num
+    return 0
+
+
+def alt(*values: Any) -> Any:
+    """jq's ``a // b // ...``: the first value that is neither ``None`` nor ``False``."""
+    for value in values:
+        if value is not None and value is not False:
+            return value
+    return None

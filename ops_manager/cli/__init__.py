@@ -1,0 +1,92 @@
+"""``ops-manager <command>``: a thin shell over the engine.
+
+Each command lives in its own module (imported only when that command runs, so ``status``
+in a tight loop does not pay for ``requests`` or ``jsonschema``). A command module exposes
+``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Protocol
+
+from ops_manager.cli._parser import CommandParser
+from ops_manager.errors import OpsError
+
+#: command name -> (module, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "loop-run-snapshot": ("ops_manager.cli.snapshot", "Emit a loop_run_snapshot envelope for one loop."),
+    "poll-events": ("ops_manager.cli.poll", "Emit new loop_run_event envelopes after a cursor."),
+    "project-state": ("ops_manager.cli.project_state", "Fold a snapshot (+ events) into the lifecycle projection."),
+    "health": ("ops_manager.cli.health", "Compute the health projection from state artifacts."),
+    "threshold-profile": ("ops_manager.cli.threshold_profile", "Resolve or list threshold profiles."),
+    "reconcile": ("ops_manager.cli.reconcile", "One observe pass: ingest, project, health, escalations."),
+    "status": ("ops_manager.cli.status", "Operator status for one loop."),
+    "demo": ("ops_manager.cli.demo", "Build a realistic example runtime repo, reconcile it, show status."),
+}
+
+
+class _CommandModule(Protocol):
+    HELP: str
+
+    def configure(self, parser: CommandParser) -> None: ...
+
+    def run(self, args: object) -> int: ...
+
+
+def _top_help() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "usage: ops-manager <command> [flags]",
+        "",
+        "Supervise Superloop loop runs from outside their sandbox.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'ops-manager <command> --help' for the flags of one command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ops-manager`` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _dispatch(args)
+    except OpsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `| head`): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+        if os.environ.get("OPS_MANAGER_DEBUG"):
+            raise
+        sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_top_help() + "\n")
+        return 0
+    if args[0] == "--version":
+        from importlib.metadata import version
+
+        sys.stdout.write(f"ops-manager {version('ops-manager')}\n")
+        return 0
+    name = args[0]
+    entry = COMMANDS.get(name)
+    if entry is None:
+        sys.stdout.write(_top_help() + "\n")
+        raise OpsError(f"unknown command: {name}")
+    module: _CommandModule = importlib.import_module(entry[0])  # type: ignore[assignment]
+    parser = CommandParser(prog=f"ops-manager {name}", description=module.HELP)
+    module.configure(parser)
+    parsed = parser.parse_args(args[1:])
+    return module.run(parsed)

@@ -1,0 +1,69 @@
+"""argparse tuned to the contract's CLI conventions (``loop.md`` §0.1)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import NoReturn
+
+from ops_manager.errors import OpsError
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Long flags only, no prefix abbreviation, contract-style errors.
+
+    Unknown argument: usage on stdout, ``error: unknown argument: <arg>`` on stderr, exit 1.
+    A flag missing its value: ``error: <flag> requires a value``, exit 1.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        match = re.match(r"unrecognized arguments: (.*)", message)
+        if match:
+            self.print_usage(sys.stdout)
+            raise OpsError(f"unknown argument: {match.group(1).split(' ')[0]}")
+        match = re.match(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        if match:
+            raise OpsError(f"{match.group(1)} requires a value")
+        raise OpsError(message)
+
+
+def require(value: str | None, flag: str) -> str:
+    """Return the flag's value or raise the contract's ``<flag> is required``."""
+    if value is None or value == "":
+        raise OpsError(f"{flag} is required")
+    return value
+
+
+_NONNEG = re.compile(r"^[0-9]+$")
+
+
+def nonneg_int(value: str | None, message: str, default: int) -> int:
+    """Parse a ``^[0-9]+$`` flag value; ``None`` means the default."""
+    if value is None:
+        return default
+    if not _NONNEG.match(value):
+        raise OpsError(message)
+    return int(value)
+
+
+def positive_int(value: str | None, message: str, default: int) -> int:
+    """Parse an integer >= 1 flag value; ``None`` means the default."""
+    result = nonneg_int(value, message, default)
+    if result < 1:
+        raise OpsError(message)
+    return result
+
+
+def choice(value: str | None, choices: tuple[str, ...], message: str, default: str) -> str:
+    """Validate an enumerated flag value; ``None`` means the default."""
+    if value is None:
+        return default
+    if value not in choices:
+        raise OpsError(message)
+    return value

@@ -1,0 +1,32 @@
+"""Append-only streams, atomic projections, locks and artifact paths."""
+
+from ops_manager.store._atomic import fsync_dir, write_atomic
+from ops_manager.store._jsonl import (
+    StreamRead,
+    append_line,
+    append_lines,
+    iter_records,
+    last_complete_line,
+    read_stream,
+)
+from ops_manager.store._lock import exclusive_lock
+from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
+from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
+
+__all__ = [
+    "LoopPaths",
+    "StreamRead",
+    "append_line",
+    "append_lines",
+    "exclusive_lock",
+    "fsync_dir",
+    "iter_records",
+    "last_complete_line",
+    "read_json_file",
+    "read_json_or_empty",
+    "read_stream",
+    "resolve_repo",
+    "validate_loop_id",
+    "write_atomic",
+    "write_json",
+]

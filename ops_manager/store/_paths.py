@@ -1,0 +1,207 @@
+"""Where every artifact of the contract lives, and the guard on loop ids.
+
+``OPS = <repo>/.superloop/ops-manager/<loop>``, ``TEL = OPS/telemetry``,
+``LOOPDIR = <repo>/.superloop/loops/<loop>`` (``loop.md`` notation).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from ops_manager.errors import OpsError
+
+_FORBIDDEN = ("/", "\\", "\x00")
+
+
+def validate_loop_id(loop_id: str) -> str:
+    """Return ``loop_id`` if it is safe to use as one path component, else raise.
+
+    Rejects the empty string, ``.``/``..``, separators, NUL and control characters, so a
+    loop id can never make a path escape ``.superloop/``.
+    """
+    if loop_id == "":
+        raise OpsError("--loop is required")
+    bad = (
+        loop_id in (".", "..")
+        or any(ch in loop_id for ch in _FORBIDDEN)
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in loop_id)
+        or os.path.isabs(loop_id)
+    )
+    if bad:
+        shown = loop_id.encode("unicode_escape").decode("ascii")
+        raise OpsError(
+            f"invalid loop id '{shown}': must be a single path component "
+            "(no '/', '\\', NUL or control characters, not '.' or '..')"
+        )
+    return loop_id
+
+
+def resolve_repo(repo: str) -> Path:
+    """Resolve ``--repo`` to an absolute physical path; it must be an existing directory."""
+    if repo == "":
+        raise OpsError("--repo is required")
+    path = Path(repo)
+    if not path.is_dir():
+        raise OpsError(f"repo directory not found: {repo}")
+    return path.resolve()
+
+
+@attrs.frozen
+class LoopPaths:
+    """Every per-loop artifact location (runtime inputs and manager outputs)."""
+
+    repo: Path
+    loop_id: str
+
+    @classmethod
+    def for_loop(cls, repo: Path, loop_id: str) -> LoopPaths:
+        """Build paths for a validated loop id under an already-resolved repo."""
+        return cls(repo=repo, loop_id=validate_loop_id(loop_id))
+
+    # --- runtime (read-only inputs) ---------------------------------------------------
+    @property
+    def superloop_dir(self) -> Path:
+        return self.repo / ".superloop"
+
+    @property
+    def loop_dir(self) -> Path:
+        return self.superloop_dir / "loops" / self.loop_id
+
+    @property
+    def events_file(self) -> Path:
+        return self.loop_dir / "events.jsonl"
+
+    @property
+    def run_summary_file(self) -> Path:
+        return self.loop_dir / "run-summary.json"
+
+    @property
+    def runtime_state_file(self) -> Path:
+        return self.superloop_dir / "state.json"
+
+    @property
+    def active_run_file(self) -> Path:
+        return self.superloop_dir / "active-run.json"
+
+    @property
+    def approval_file(self) -> Path:
+        return self.loop_dir / "approval.json"
+
+    @property
+    def heartbeat_file(self) -> Path:
+        return self.loop_dir / "heartbeat.v1.json"
+
+    @property
+    def default_poll_cursor_file(self) -> Path:
+        return self.loop_dir / "ops-manager.cursor.json"
+
+    # --- manager outputs ----------------------------------------------------------------
+    @property
+    def ops_dir(self) -> Path:
+        return self.superloop_dir / "ops-manager" / self.loop_id
+
+    @property
+    def telemetry_dir(self) -> Path:
+        return self.ops_dir / "telemetry"
+
+    def ops(self, name: str) -> Path:
+        return self.ops_dir / name
+
+    def tel(self, name: str) -> Path:
+        return self.telemetry_dir / name
+
+    @property
+    def state_file(self) -> Path:
+        return self.ops("state.json")
+
+    @property
+    def cursor_file(self) -> Path:
+        return self.ops("cursor.json")
+
+    @property
+    def health_file(self) -> Path:
+        return self.ops("health.json")
+
+    @property
+    def heartbeat_state_file(self) -> Path:
+        return self.ops("heartbeat.json")
+
+    @property
+    def sequence_state_file(self) -> Path:
+        return self.ops("sequence-state.json")
+
+    @property
+    def intents_file(self) -> Path:
+        return self.ops("intents.jsonl")
+
+    @property
+    def escalations_file(self) -> Path:
+        return self.ops("escalations.jsonl")
+
+    @property
+    def drift_state_file(self) -> Path:
+        return self.ops("profile-drift.json")
+
+    @property
+    def alert_dispatch_state_file(self) -> Path:
+        return self.ops("alert-dispatch-state.json")
+
+    @property
+    def service_idempotency_file(self) -> Path:
+        return self.ops("service-idempotency.json")
+
+    @property
+    def passes_file(self) -> Path:
+        """Our own stream: one observation per reconcile pass (the truth projections fold)."""
+        return self.ops("passes.jsonl")
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Our own projection: folded state + committed stream positions."""
+        return self.ops("checkpoint.json")
+
+    @property
+    def lock_file(self) -> Path:
+        return self.ops(".lock")
+
+    @property
+    def reconcile_telemetry_file(self) -> Path:
+        return self.tel("reconcile.jsonl")
+
+    @property
+    def control_telemetry_file(self) -> Path:
+        return self.tel("control.jsonl")
+
+    @property
+    def control_invocations_file(self) -> Path:
+        return self.tel("control-invocations.jsonl")
+
+    @property
+    def heartbeat_telemetry_file(self) -> Path:
+        return self.tel("heartbeat.jsonl")
+
+    @property
+    def sequence_telemetry_file(self) -> Path:
+        return self.tel("sequence.jsonl")
+
+    @property
+    def drift_history_file(self) -> Path:
+        return self.tel("profile-drift.jsonl")
+
+    @property
+    def alert_telemetry_file(self) -> Path:
+        return self.tel("alerts.jsonl")
+
+    @property
+    def transport_health_file(self) -> Path:
+        return self.tel("transport-health.json")
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the repo when it is inside it, else absolute (artifactRef)."""
+        try:
+            return str(path.relative_to(self.repo))
+        except ValueError:
+            return str(path)
