@@ -154,14 +154,9 @@ class LoopPaths:
         return self.ops("service-idempotency.json")
 
     @property
-    def passes_file(self) -> Path:
-        """Our own stream: one observation per reconcile pass (the truth projections fold)."""
-        return self.ops("passes.jsonl")
-
-    @property
-    def checkpoint_file(self) -> Path:
-        """Our own projection: folded state + committed stream positions."""
-        return self.ops("checkpoint.json")
+    def stream_state_file(self) -> Path:
+        """Our own projection of ``events.jsonl``: the verified read position and the fold."""
+        return self.ops("stream-state.json")
 
     @property
     def lock_file(self) -> Path:

@@ -1,0 +1,1 @@
+"""Use cases: the imperative shell that reads artifacts, calls reducers and writes results."""

@@ -1,0 +1,179 @@
+"""Envelope sequence diagnostics (``loop.md`` §3.8.6), run on successful passes only.
+
+The events side is a fold (:class:`SeqBatch`) over the ``sequence.value`` of each ingested
+event envelope, so the shell can feed it one event at a time without keeping a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import alt, as_nonneg_int, strip_nulls
+from ops_manager._timefmt import format_ts
+
+DRIFT_CODE = "ordering_drift_detected"
+CATEGORY = "envelope_sequence"
+
+#: violations that compare this pass with the previous one and are an artefact of an
+#: explicit replay (``--from-start``), not drift (DECISIONS Q-12). A replay restarts the
+#: event numbering at 1, so "first < previous last" is expected. The snapshot value is the
+#: log's own line count and does not depend on where the poll starts, so a drop there still
+#: means the log was truncated or rewritten and stays a violation.
+REPLAY_EXEMPT_VIOLATIONS: frozenset[str] = frozenset({"event_sequence_regression"})
+
+
+@attrs.frozen
+class SeqBatch:
+    """A fold over the ``sequence.value`` of this pass's event envelopes, in line order."""
+
+    count: int = 0
+    first: int | None = None
+    last: int | None = None
+    #: False once a value is lower than the previous numeric value of the batch
+    monotonic: bool = True
+    #: True once a value is missing or not a non-negative integer
+    missing: bool = False
+
+    def add(self, value: object) -> SeqBatch:
+        """Fold one event's ``sequence.value`` (``None`` when the envelope has none)."""
+        number = as_nonneg_int(value)
+        if number is None:
+            return attrs.evolve(self, count=self.count + 1, missing=True)
+        return SeqBatch(
+            count=self.count + 1,
+            first=number if self.first is None else self.first,
+            last=number,
+            monotonic=self.monotonic and (self.last is None or number >= self.last),
+            missing=self.missing,
+        )
+
+    @classmethod
+    def of(cls, values: Iterable[object]) -> SeqBatch:
+        """Fold a whole sequence of values from the empty batch."""
+        batch = cls()
+        for value in values:
+            batch = batch.add(value)
+        return batch
+
+
+def _get(obj: object, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def evaluate_sequence(
+    previous: dict[str, Any],
+    *,
+    snapshot_value: object,
+    batch: SeqBatch,
+    now: int,
+    loop_id: str,
+    trace_id: str | None,
+    transport: str,
+    replay: bool = False,
+) -> dict[str, Any]:
+    """The new ``sequence-state.json`` object (§3.8.6 key order, top level **[strip]**).
+
+    ``previous`` is the stored sequence state (``{}`` when absent or unparseable);
+    ``snapshot_value`` the snapshot's ``sequence.value``; ``replay`` is True for an
+    explicit ``--from-start`` pass (see :data:`REPLAY_EXEMPT_VIOLATIONS`).
+
+    The cross-batch baseline is the previous pass's ``events.last``, or, when that pass
+    ingested nothing, the baseline it had itself (``events.previousLast``): upstream loses
+    the baseline after an empty pass (Q-12b), which hides a later regression.
+    """
+    prev = previous if isinstance(previous, dict) else {}
+    prev_snap = as_nonneg_int(_get(prev, "snapshot", "current"))
+    prev_last = as_nonneg_int(_get(prev, "events", "last"))
+    if prev_last is None:
+        prev_last = as_nonneg_int(_get(prev, "events", "previousLast"))
+    prev_drift = alt(prev.get("driftActive"), False) is True
+
+    violations: set[str] = set()
+
+    current = as_nonneg_int(snapshot_value)
+    snap_missing = current is None
+    snap_regressed = current is not None and prev_snap is not None and current < prev_snap
+    if snap_missing:
+        violations.add("snapshot_sequence_missing")
+    if snap_regressed:
+        violations.add("snapshot_sequence_regression")
+
+    across_regressed = batch.first is not None and prev_last is not None and batch.first < prev_last
+    if across_regressed:
+        violations.add("event_sequence_regression")
+    if not batch.monotonic:
+        violations.add("event_sequence_non_monotonic")
+    if batch.missing:
+        violations.add("event_sequence_missing")
+
+    if replay:
+        violations -= REPLAY_EXEMPT_VIOLATIONS
+        # the exempted comparison is not made, so it does not mark the batch regressed
+        if "event_sequence_regression" in REPLAY_EXEMPT_VIOLATIONS:
+            across_regressed = False
+        if "snapshot_sequence_regression" in REPLAY_EXEMPT_VIOLATIONS:
+            snap_regressed = False
+
+    drift = bool(violations)
+    return strip_nulls(
+        {
+            "schemaVersion": "v1",
+            "updatedAt": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id or None,
+            "transport": transport,
+            "status": DRIFT_CODE if drift else "ok",
+            "reasonCode": DRIFT_CODE if drift else None,
+            "driftActive": drift,
+            "violations": sorted(violations),
+            "snapshot": {
+                "previous": prev_snap,
+                "current": current,
+                "monotonic": not (snap_missing or snap_regressed),
+                "regressed": snap_regressed,
+                "missing": snap_missing,
+            },
+            "events": {
+                "ingestedCount": batch.count,
+                "previousLast": prev_last,
+                "first": batch.first,
+                "last": batch.last,
+                "monotonicWithinBatch": batch.monotonic,
+                "monotonicAcrossBatches": not across_regressed,
+                "regressed": across_regressed or not batch.monotonic,
+                "missing": batch.missing,
+            },
+            "transition": {
+                "previousDriftActive": prev_drift,
+                "transitionedToDrift": drift and not prev_drift,
+                "recoveredFromDrift": prev_drift and not drift,
+            },
+        }
+    )
+
+
+def sequence_telemetry_row(state: dict[str, Any], now: int) -> dict[str, Any]:
+    """The ``TEL/sequence.jsonl`` row for a sequence state (§3.8.6, **[strip]**)."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": state.get("loopId"),
+            "traceId": state.get("traceId"),
+            "transport": state.get("transport"),
+            "category": CATEGORY,
+            "status": state.get("status"),
+            "reasonCode": state.get("reasonCode"),
+            "driftActive": state.get("driftActive"),
+            "violations": state.get("violations"),
+            "snapshot": state.get("snapshot"),
+            "events": state.get("events"),
+            "transition": state.get("transition"),
+        }
+    )

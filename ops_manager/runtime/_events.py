@@ -1,0 +1,375 @@
+"""Incremental reader of a loop's ``events.jsonl`` (the runtime's append-only event log).
+
+The reader seeks to a stored :class:`StreamPosition` and parses only what was appended since,
+so a reconcile or poll costs O(new events), not O(history). A position carries a fingerprint
+(sha256 + length) of the last consumed physical line; :func:`verify_position` checks it in O(1)
+before resuming, so a log that was truncated or rewritten under us is detected instead of
+silently mis-read.
+
+Line rules (``loop.md`` §2.4, ``DECISIONS.md`` Q-3/Q-4/Q-5):
+
+- lines are split on ``b"\\n"`` only (binary read), numbered from 1;
+- blank (whitespace-only) lines are skipped but still count as physical lines;
+- a final line without ``\\n`` is a write still in progress: it is never parsed, counted,
+  emitted or consumed. It shows up only as :attr:`EventReader.torn_tail_bytes`;
+- a complete line that is not a JSON object, or lacks a name or timestamp, is corruption and
+  raises :class:`~ops_manager.errors.OpsError` naming the line and the absolute file path.
+
+Hot path: the per-line loop runs over locals and costs about one ``json.loads`` per line. Only
+the last emitted line is hashed (when iteration ends), and nothing is kept per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+
+from ops_manager._jsonfmt import as_nonneg_int
+from ops_manager.errors import OpsError
+
+#: chunk size of the newline-counting scans (bounded memory, one syscall per MiB)
+_CHUNK = 1 << 20
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN/Infinity, which are not JSON and cannot be written back out
+    # (every writer uses allow_nan=False). Reject them where the data enters.
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_decode = _DECODER.decode
+
+
+def loads_json(data: bytes) -> Any:
+    """Parse one JSON document from UTF-8 ``data``, strictly.
+
+    Raises :class:`ValueError` for anything that is not JSON as the contract knows it: invalid
+    UTF-8, syntax errors, ``NaN``/``Infinity``, absurd nesting (``RecursionError`` is folded
+    into ``ValueError``) and integers beyond Python's digit limit.
+    """
+    try:
+        return _decode(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+@attrs.frozen
+class StreamPosition:
+    """A resumable position in ``events.jsonl``, fingerprinted by its last consumed line."""
+
+    #: byte just after the last consumed line
+    byte_offset: int = 0
+    #: physical lines consumed (== the cursor's ``eventLineOffset``)
+    line_offset: int = 0
+    #: sha256 hex of the last consumed physical line, including its ``b"\n"``
+    last_line_sha256: str | None = None
+    #: length of that line including its ``b"\n"``
+    last_line_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The on-disk shape (the ``position`` key of a cursor file)."""
+        return {
+            "byteOffset": self.byte_offset,
+            "lineOffset": self.line_offset,
+            "lastLineSha256": self.last_line_sha256,
+            "lastLineBytes": self.last_line_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> StreamPosition | None:
+        """Read a stored position; ``None`` if it is malformed or inconsistent.
+
+        Tolerant by design: a bad position only costs a rescan (the caller falls back to the
+        cursor's plain line offset), never a wrong read.
+        """
+        if not isinstance(obj, dict):
+            return None
+        byte_offset = as_nonneg_int(obj.get("byteOffset"))
+        line_offset = as_nonneg_int(obj.get("lineOffset"))
+        line_bytes = as_nonneg_int(obj.get("lastLineBytes", 0))
+        sha = obj.get("lastLineSha256")
+        if byte_offset is None or line_offset is None or line_bytes is None:
+            return None
+        # zero lines consumed <=> zero bytes consumed; a line is at least its b"\n"
+        if (byte_offset == 0) != (line_offset == 0) or line_offset > byte_offset:
+            return None
+        if sha is None:
+            if line_offset == 0:
+                return cls()
+            return cls(byte_offset=byte_offset, line_offset=line_offset)
+        if not isinstance(sha, str) or not _SHA256_HEX.match(sha):
+            return None
+        if line_offset == 0 or not 1 <= line_bytes <= byte_offset:
+            return None
+        return cls(byte_offset, line_offset, sha, line_bytes)
+
+
+@attrs.frozen
+class EventLine:
+    """One parsed event: its physical line number, raw object, name and timestamp."""
+
+    #: 1-based physical line number
+    line: int
+    #: the parsed JSON object
+    raw: dict[str, Any]
+    #: ``raw["event"] // raw["type"]`` (non-empty string)
+    name: str
+    #: ``raw["timestamp"]`` (non-empty string)
+    timestamp: str
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as ``(line, raw, name, timestamp)`` (the shape ``fold_events`` consumes)."""
+        return iter((self.line, self.raw, self.name, self.timestamp))
+
+
+def _fingerprint(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def _open_events(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise OpsError(f"required artifact missing: {os.path.abspath(path)}") from None
+    except IsADirectoryError:
+        raise OpsError(f"required artifact missing: {os.path.abspath(path)}") from None
+    except OSError as exc:
+        raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
+
+
+def _count_newlines(handle: BinaryIO, start: int, end: int | None) -> tuple[int, int]:
+    """Count ``\\n`` in ``[start, end)`` (``end=None``: to EOF) without parsing anything.
+
+    Returns ``(count, bytes_after_last_newline)``; the second value is the length of an
+    unterminated tail (or of the whole range when it holds no newline).
+    """
+    handle.seek(start)
+    count = 0
+    pos = start
+    last_nl_end = start
+    while end is None or pos < end:
+        want = _CHUNK if end is None else min(_CHUNK, end - pos)
+        chunk = handle.read(want)
+        if not chunk:
+            break
+        found = chunk.count(b"\n")
+        if found:
+            count += found
+            last_nl_end = pos + chunk.rfind(b"\n") + 1
+        pos += len(chunk)
+    return count, pos - last_nl_end
+
+
+def count_newlines(path: Path, start: int = 0, end: int | None = None) -> int:
+    """Number of ``\\n`` bytes of ``path`` in ``[start, end)`` (``wc -l`` of that range)."""
+    with _open_events(path) as handle:
+        return _count_newlines(handle, start, end)[0]
+
+
+def _line_ending_at(handle: BinaryIO, end: int) -> bytes:
+    """The physical line whose ``\\n`` is the byte at ``end - 1`` (returned with its ``\\n``)."""
+    parts: list[bytes] = []
+    cur = end - 1  # exclusive bound of the line's content
+    while cur > 0:
+        step = min(4096, cur)
+        cur -= step
+        handle.seek(cur)
+        block = handle.read(step)
+        idx = block.rfind(b"\n")
+        if idx >= 0:
+            parts.append(block[idx + 1 :])
+            break
+        parts.append(block)
+    parts.reverse()
+    return b"".join(parts) + b"\n"
+
+
+def verify_position(path: Path, pos: StreamPosition) -> str | None:
+    """Check that ``pos`` still describes a prefix of ``path``.
+
+    ``None`` if the bytes before ``pos.byte_offset`` still end with the fingerprinted line;
+    otherwise a reason: ``"truncated"`` (the file is shorter than ``byte_offset``) or
+    ``"rewritten"`` (the fingerprint differs, or the offset is not at a line boundary).
+    O(1) in the file length: one seek and a read of ``last_line_bytes`` (+1) bytes.
+    """
+    if pos.byte_offset == 0:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return _verify_open(handle, pos)
+    except FileNotFoundError:
+        return "truncated"
+    except OSError as exc:
+        raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
+
+
+def _verify_open(handle: BinaryIO, pos: StreamPosition) -> str | None:
+    size = os.fstat(handle.fileno()).st_size
+    if size < pos.byte_offset:
+        return "truncated"
+    if pos.last_line_sha256 is None:
+        # no fingerprint (hand-written position): at least insist on a line boundary
+        handle.seek(pos.byte_offset - 1)
+        return None if handle.read(1) == b"\n" else "rewritten"
+    line_start = pos.byte_offset - pos.last_line_bytes
+    handle.seek(max(line_start - 1, 0))
+    data = handle.read(pos.last_line_bytes + (1 if line_start > 0 else 0))
+    if line_start > 0:
+        # the fingerprinted line must start a line, not be the tail of a longer one
+        if data[:1] != b"\n":
+            return "rewritten"
+        data = data[1:]
+    if _fingerprint(data) != pos.last_line_sha256:
+        return "rewritten"
+    return None
+
+
+def position_for_line_offset(path: Path, line_offset: int) -> StreamPosition:
+    """The position just after physical line ``line_offset`` (scans from the start).
+
+    Used when a cursor carries only a line offset (e.g. a cursor written by the upstream
+    tool). Only complete lines count: raises :class:`OpsError` ``cursor offset (<n>) exceeds
+    available events (<total>); reset cursor or use --from-start`` when the file has fewer.
+    """
+    if line_offset <= 0:
+        return StreamPosition()
+    with _open_events(path) as handle:
+        seen = 0
+        base = 0
+        while True:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            found = chunk.count(b"\n")
+            if seen + found >= line_offset:
+                idx = -1
+                for _ in range(line_offset - seen):
+                    idx = chunk.find(b"\n", idx + 1)
+                end = base + idx + 1
+                line = _line_ending_at(handle, end)
+                return StreamPosition(end, line_offset, _fingerprint(line), len(line))
+            seen += found
+            base += len(chunk)
+    raise OpsError(
+        f"cursor offset ({line_offset}) exceeds available events ({seen}); "
+        "reset cursor or use --from-start"
+    )
+
+
+class EventReader:
+    """Iterate the events appended after ``start`` (at most ``max_events``; 0 = no limit).
+
+    After iteration finished (exhausted, or ``max_events`` reached) these are valid:
+
+    - ``position``: just after the last *emitted* event (trailing blank lines are not
+      consumed), or ``start`` when nothing was emitted;
+    - ``total_lines``: the file's newline count (``wc -l``), computed incrementally as
+      ``start.line_offset`` + newlines after ``start.byte_offset``;
+    - ``torn_tail_bytes``: length of an unterminated final line (0 if the file ends with
+      ``\\n``);
+    - ``events_emitted``.
+
+    The file size is sampled when iteration starts (or given as ``end_offset``); bytes
+    appended later are left for the next read, so counts and events always agree.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        start: StreamPosition,
+        max_events: int = 0,
+        *,
+        end_offset: int | None = None,
+    ) -> None:
+        self.path = path
+        self.start = start
+        self.max_events = max_events
+        self.end_offset = end_offset
+        self.position = start
+        self.total_lines = start.line_offset
+        self.torn_tail_bytes = 0
+        self.events_emitted = 0
+
+    def __iter__(self) -> Iterator[EventLine]:
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[EventLine]:
+        path_text = os.path.abspath(self.path)
+        start = self.start
+        with _open_events(self.path) as handle:
+            end = self.end_offset
+            if end is None:
+                end = os.fstat(handle.fileno()).st_size
+            offset = start.byte_offset
+            line_no = start.line_offset
+            if offset >= end:
+                # nothing new (or the log shrank: callers verify the position beforehand)
+                self.total_lines = line_no
+                return
+            handle.seek(offset)
+            limit = self.max_events
+            emitted = 0
+            last_raw: bytes | None = None
+            last_end = offset
+            last_line = line_no
+            torn = 0
+            stopped_early = False
+            decode = _decode
+            event_line = EventLine
+            try:
+                for raw in handle:
+                    nxt = offset + len(raw)
+                    if nxt > end or raw[-1] != 10:
+                        # unterminated (as of our size sample): a write still in progress
+                        torn = min(len(raw), end - offset)
+                        break
+                    offset = nxt
+                    line_no += 1
+                    if raw.isspace():
+                        continue
+                    try:
+                        obj = decode(raw.decode("utf-8"))
+                    except (ValueError, RecursionError):
+                        raise OpsError(
+                            f"invalid JSON event at line {line_no} in {path_text}"
+                        ) from None
+                    if type(obj) is not dict:
+                        raise OpsError(f"invalid JSON event at line {line_no} in {path_text}")
+                    name = obj.get("event")
+                    if name is None or name is False:
+                        name = obj.get("type")  # jq `.event // .type`
+                    if type(name) is not str or not name:
+                        raise OpsError(f"missing event name at line {line_no} in {path_text}")
+                    timestamp = obj.get("timestamp")
+                    if type(timestamp) is not str or not timestamp:
+                        raise OpsError(f"missing event timestamp at line {line_no} in {path_text}")
+                    emitted += 1
+                    last_raw = raw
+                    last_end = offset
+                    last_line = line_no
+                    yield event_line(line_no, obj, name, timestamp)
+                    if emitted == limit:
+                        stopped_early = True
+                        break
+            finally:
+                # also runs when the consumer abandons the generator: position stays truthful
+                self.events_emitted = emitted
+                if last_raw is not None:
+                    self.position = StreamPosition(
+                        last_end, last_line, _fingerprint(last_raw), len(last_raw)
+                    )
+            if stopped_early:
+                # count the rest without parsing it: total_lines stays exact at bytes.count speed
+                rest, torn = _count_newlines(handle, offset, end)
+                line_no += rest
+            self.total_lines = line_no
+            self.torn_tail_bytes = torn

@@ -1,0 +1,138 @@
+"""The ``local`` transport: the manager runs beside the loop and reads its files directly.
+
+Registered through :func:`opsmgr_register_transports` like any plugin. Parsed events go
+straight to the caller's fold; no envelope is built per event (envelopes exist only where
+data leaves the process), which keeps a reconcile close to the cost of parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ops_manager.errors import OpsError
+from ops_manager.hookspecs import hookimpl
+from ops_manager.reducers.run_status import derive_run_identity, derive_run_status
+from ops_manager.runtime import (
+    EventReader,
+    StreamPosition,
+    check_runtime_layout,
+    last_event,
+    latest_summary_entry,
+    position_for_line_offset,
+    read_runtime_files,
+    verify_position,
+)
+from ops_manager.store import LoopPaths
+from ops_manager.transports import (
+    EventTuple,
+    IngestFailure,
+    ObserveRequest,
+    ReadExtent,
+    RuntimeView,
+    Transport,
+    TransportConfig,
+    TransportFactory,
+)
+
+
+def read_runtime_view(paths: LoopPaths) -> RuntimeView:
+    """The snapshot half of an observation, from the runtime's files (raises OpsError)."""
+    check_runtime_layout(paths)
+    files = read_runtime_files(paths)
+    last = last_event(paths)
+    latest = latest_summary_entry(files.run_summary)
+    run_id, iteration = derive_run_identity(
+        run_id_override=None, latest=latest, last_event=last, state=files.superloop_state
+    )
+    status = derive_run_status(
+        approval=files.approval,
+        latest=latest,
+        state=files.superloop_state,
+        last_event=last,
+        loop_id=paths.loop_id,
+    )
+    summary_updated = (
+        files.run_summary.get("updated_at") if isinstance(files.run_summary, dict) else None
+    )
+    return RuntimeView(
+        repo_path=str(paths.repo),
+        run_id=run_id,
+        iteration=iteration,
+        status=status,
+        summary=latest,
+        superloop_state=files.superloop_state,
+        approval=files.approval,
+        heartbeat=files.heartbeat,
+        last_event=last,
+        summary_updated_at=summary_updated,
+    )
+
+
+class _LocalObservation:
+    def __init__(self, view: RuntimeView, reader: EventReader) -> None:
+        self.view = view
+        self._reader = reader
+
+    @property
+    def events(self) -> Iterator[EventTuple]:
+        try:
+            for ev in self._reader:
+                yield ev.line, ev.raw, ev.name, ev.timestamp
+        except OpsError as exc:
+            raise IngestFailure("events_unavailable", f"error: {exc.message}") from None
+
+    def extent(self) -> ReadExtent:
+        reader = self._reader
+        return ReadExtent(
+            position=reader.position,
+            total_lines=reader.total_lines,
+            events_emitted=reader.events_emitted,
+            torn_tail_bytes=reader.torn_tail_bytes,
+        )
+
+
+class LocalTransport:
+    """Reads ``.superloop/`` of a repo on this machine."""
+
+    name = "local"
+
+    def __init__(self, config: TransportConfig) -> None:
+        self.config = config
+
+    def observe(self, request: ObserveRequest) -> _LocalObservation:
+        """Read the runtime files now; stream the events after ``request.start``."""
+        try:
+            view = read_runtime_view(request.paths)
+        except OpsError as exc:
+            raise IngestFailure("snapshot_unavailable", f"error: {exc.message}") from None
+        try:
+            start = _resolve_start(request)
+            reader = EventReader(request.paths.events_file, start, request.max_events)
+        except OpsError as exc:
+            raise IngestFailure("events_unavailable", f"error: {exc.message}") from None
+        return _LocalObservation(view, reader)
+
+
+def _resolve_start(request: ObserveRequest) -> StreamPosition:
+    """Turn the stored position into a verified byte position (never silently re-read)."""
+    start = request.start
+    events = request.paths.events_file
+    if start.line_offset == 0:
+        return StreamPosition()
+    if start.last_line_sha256 is None:
+        # an upstream-written cursor: only a line offset; find its byte offset once
+        return position_for_line_offset(events, start.line_offset)
+    problem = verify_position(events, start)
+    if problem is not None:
+        raise OpsError(
+            f"events log was {problem} since the cursor was committed "
+            f"(line {start.line_offset} no longer matches); reset with --from-start"
+        )
+    return start
+
+
+@hookimpl
+def opsmgr_register_transports(register: Callable[[str, TransportFactory], None]) -> None:
+    """Provide the ``local`` transport."""
+    factory: Callable[[TransportConfig], Transport] = LocalTransport
+    register("local", factory)

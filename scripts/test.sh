@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up (virtualenv + package + plugins + dev tools) and run every check: ruff, mypy
+# (strict, ops_manager/), the core test suite and each plugin's own tests.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+V="$ROOT/.venv/bin"
+echo "== ruff"
+"$V/ruff" check ops_manager tests bench plugins
+echo "== mypy (strict)"
+"$V/mypy"
+echo "== pytest"
+# exit code 5 (no tests collected) must fail, and does: we do not mask it
+"$V/pytest" -q -p no:cacheprovider tests "$@"
+for plugin in "$ROOT"/plugins/*/; do
+  if [ -d "$plugin/tests" ]; then
+    echo "== pytest $(basename "$plugin")"
+    "$V/pytest" -q -p no:cacheprovider "$plugin/tests"
+  fi
+done

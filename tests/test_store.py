@@ -1,0 +1,139 @@
+"""The store: atomic projections, append-only streams, torn tails, corruption, loop ids."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ops_manager.errors import CorruptStreamError, OpsError
+from ops_manager.store import (
+    LoopPaths,
+    append_line,
+    exclusive_lock,
+    last_complete_line,
+    read_json_file,
+    read_stream,
+    validate_loop_id,
+    write_json,
+)
+
+
+def test_write_json_is_atomic_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "state.json"
+    write_json(target, {"b": 1, "a": [1, 2]})
+    assert target.read_text() == '{"b":1,"a":[1,2]}\n'
+    write_json(target, {"x": "é"}, pretty=True)
+    assert target.read_text() == '{\n  "x": "é"\n}\n'
+    assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]
+
+
+def test_write_json_failure_keeps_old_content(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    write_json(target, {"ok": True})
+    with pytest.raises(ValueError):
+        write_json(target, {"bad": float("nan")})  # not JSON: nothing half-written
+    assert target.read_text() == '{"ok":true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_stream_torn_tail_is_ignored_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    append_line(path, {"n": 1})
+    append_line(path, {"n": 2})
+    with open(path, "ab") as handle:
+        handle.write(b'{"n": 3')  # a write in progress
+    read = read_stream(path)
+    assert [r["n"] for r in read.records] == [1, 2]
+    assert read.torn_tail_bytes == len(b'{"n": 3')
+    assert last_complete_line(path) == b'{"n":2}'
+
+
+def test_stream_corruption_in_the_middle_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"n":1}\n\nnot json\n{"n":2}\n')
+    with pytest.raises(CorruptStreamError) as info:
+        read_stream(path)
+    assert info.value.line == 3
+    assert str(path) in info.value.message
+
+
+def test_last_complete_line_skips_blank_lines_and_reads_from_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    big = b"".join(b'{"i":%d}\n' % i for i in range(20000))
+    path.write_bytes(big + b"\n  \n\n")
+    assert last_complete_line(path) == b'{"i":19999}'
+    path.write_bytes(b"only-torn")
+    assert last_complete_line(path) is None
+    assert last_complete_line(tmp_path / "missing") is None
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    payload = "x" * 5000
+
+    def writer(k: int) -> None:
+        for i in range(200):
+            append_line(path, {"w": k, "i": i, "p": payload})
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = read_stream(path).records
+    assert len(records) == 800
+    assert all(r["p"] == payload for r in records)
+
+
+def test_exclusive_lock_serializes_read_modify_write(tmp_path: Path) -> None:
+    counter = tmp_path / "counter.json"
+    write_json(counter, {"n": 0})
+    lock = tmp_path / ".lock"
+
+    def bump() -> None:
+        for _ in range(50):
+            with exclusive_lock(lock):
+                n = read_json_file(counter, "bad")["n"]
+                write_json(counter, {"n": n + 1})
+
+    # separate processes, so flock (not the GIL) is what serializes them
+    pids = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                bump()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    assert read_json_file(counter, "bad") == {"n": 150}
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "a/b", "../etc", "/abs", "a\\b", "a\x00b", "a\nb", ""])
+def test_loop_ids_that_escape_are_rejected(bad: str) -> None:
+    with pytest.raises(OpsError):
+        validate_loop_id(bad)
+
+
+def test_loop_paths_follow_the_contract(tmp_path: Path) -> None:
+    p = LoopPaths.for_loop(tmp_path, "demo-loop")
+    assert p.events_file == tmp_path / ".superloop/loops/demo-loop/events.jsonl"
+    assert p.state_file == tmp_path / ".superloop/ops-manager/demo-loop/state.json"
+    assert p.cursor_file.name == "cursor.json"
+    assert p.reconcile_telemetry_file == tmp_path / ".superloop/ops-manager/demo-loop/telemetry/reconcile.jsonl"
+    assert p.transport_health_file.parent == p.telemetry_dir
+    assert p.relative(p.heartbeat_file) == ".superloop/loops/demo-loop/heartbeat.v1.json"
+    assert p.relative(Path("/elsewhere/x")) == "/elsewhere/x"
+
+
+def test_read_json_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(OpsError, match=f"invalid state JSON: {bad}"):
+        read_json_file(bad, "invalid state JSON")
+    assert read_json_file(tmp_path / "none.json", "x") is None
