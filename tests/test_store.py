@@ -125,7 +125,10 @@ def test_loop_paths_follow_the_contract(tmp_path: Path) -> None:
     assert p.events_file == tmp_path / ".superloop/loops/demo-loop/events.jsonl"
     assert p.state_file == tmp_path / ".superloop/ops-manager/demo-loop/state.json"
     assert p.cursor_file.name == "cursor.json"
-    assert p.reconcile_telemetry_file == tmp_path / ".superloop/ops-manager/demo-loop/telemetry/reconcile.jsonl"
+    assert (
+        p.reconcile_telemetry_file
+        == tmp_path / ".superloop/ops-manager/demo-loop/telemetry/reconcile.jsonl"
+    )
     assert p.transport_health_file.parent == p.telemetry_dir
     assert p.relative(p.heartbeat_file) == ".superloop/loops/demo-loop/heartbeat.v1.json"
     assert p.relative(Path("/elsewhere/x")) == "/elsewhere/x"

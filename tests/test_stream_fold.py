@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import given
@@ -10,8 +11,17 @@ from hypothesis import strategies as st
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager.reducers.stream import StreamFold, fold_events
 
-NAMES = ["loop_start", "iteration_start", "role_start", "role_end", "loop_stop", "loop_complete",
-         "approval_wait", "role_timeout", "tests_end"]
+NAMES = [
+    "loop_start",
+    "iteration_start",
+    "role_start",
+    "role_end",
+    "loop_stop",
+    "loop_complete",
+    "approval_wait",
+    "role_timeout",
+    "tests_end",
+]
 
 event_st = st.tuples(
     st.sampled_from(NAMES),
@@ -32,13 +42,15 @@ def _events(spec: list[tuple[str, Any, int]]) -> list[tuple[int, dict[str, Any],
     return out
 
 
-@given(st.lists(event_st, max_size=60), st.lists(st.integers(min_value=0, max_value=60), max_size=6))
+@given(
+    st.lists(event_st, max_size=60), st.lists(st.integers(min_value=0, max_value=60), max_size=6)
+)
 def test_any_split_into_batches_folds_like_one_full_fold(spec: list[Any], cuts: list[int]) -> None:
     events = _events(spec)
     full = fold_events(StreamFold(), events)
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
     fold = StreamFold()
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         fold = fold_events(fold, events[a:b])
     assert fold == full
     assert dumps_compact(fold.to_json()) == dumps_compact(full.to_json())
@@ -49,7 +61,7 @@ def test_re_reading_an_already_folded_range_changes_nothing(spec: list[Any], k: 
     events = _events(spec)
     once = fold_events(StreamFold(), events)
     # a crash before the cursor commit makes the next pass re-read events[k:]
-    again = fold_events(once, events[min(k, len(events)):])
+    again = fold_events(once, events[min(k, len(events)) :])
     assert again == once
 
 
@@ -65,8 +77,14 @@ def test_replay_is_deterministic_and_round_trips(spec: list[Any]) -> None:
 
 
 def test_terminal_and_run_id_changes() -> None:
-    events = _events([("loop_start", "r1", 1), ("role_start", "r1", 1), ("loop_start", "r2", 1),
-                      ("loop_complete", "r1", 1)])
+    events = _events(
+        [
+            ("loop_start", "r1", 1),
+            ("role_start", "r1", 1),
+            ("loop_start", "r2", 1),
+            ("loop_complete", "r1", 1),
+        ]
+    )
     fold = fold_events(StreamFold(), events)
     assert fold.last_terminal_event == "loop_complete"
     assert fold.last_terminal_line == 4
@@ -75,8 +93,12 @@ def test_terminal_and_run_id_changes() -> None:
     assert fold.last_run_id == "r1"
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    )
+)
 def test_from_json_never_raises(obj: Any) -> None:
     fold = StreamFold.from_json(obj)
     assert isinstance(fold, StreamFold)

@@ -17,14 +17,29 @@ from ops_manager.errors import OpsError
 
 #: command name -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "loop-run-snapshot": ("ops_manager.cli.snapshot", "Emit a loop_run_snapshot envelope for one loop."),
+    "loop-run-snapshot": (
+        "ops_manager.cli.snapshot",
+        "Emit a loop_run_snapshot envelope for one loop.",
+    ),
     "poll-events": ("ops_manager.cli.poll", "Emit new loop_run_event envelopes after a cursor."),
-    "project-state": ("ops_manager.cli.project_state", "Fold a snapshot (+ events) into the lifecycle projection."),
+    "project-state": (
+        "ops_manager.cli.project_state",
+        "Fold a snapshot (+ events) into the lifecycle projection.",
+    ),
     "health": ("ops_manager.cli.health", "Compute the health projection from state artifacts."),
-    "threshold-profile": ("ops_manager.cli.threshold_profile", "Resolve or list threshold profiles."),
-    "reconcile": ("ops_manager.cli.reconcile", "One observe pass: ingest, project, health, escalations."),
+    "threshold-profile": (
+        "ops_manager.cli.threshold_profile",
+        "Resolve or list threshold profiles.",
+    ),
+    "reconcile": (
+        "ops_manager.cli.reconcile",
+        "One observe pass: ingest, project, health, escalations.",
+    ),
     "status": ("ops_manager.cli.status", "Operator status for one loop."),
-    "demo": ("ops_manager.cli.demo", "Build a realistic example runtime repo, reconcile it, show status."),
+    "demo": (
+        "ops_manager.cli.demo",
+        "Build a realistic example runtime repo, reconcile it, show status.",
+    ),
 }
 
 
@@ -64,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         # stdout closed early (e.g. `| head`): not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as exc:
         if os.environ.get("OPS_MANAGER_DEBUG"):
             raise
         sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
@@ -85,7 +100,7 @@ def _dispatch(args: list[str]) -> int:
     if entry is None:
         sys.stdout.write(_top_help() + "\n")
         raise OpsError(f"unknown command: {name}")
-    module: _CommandModule = importlib.import_module(entry[0])  # type: ignore[assignment]
+    module: _CommandModule = importlib.import_module(entry[0])
     parser = CommandParser(prog=f"ops-manager {name}", description=module.HELP)
     module.configure(parser)
     parsed = parser.parse_args(args[1:])

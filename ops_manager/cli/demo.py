@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     now = utc_now_epoch()
     loops = build_demo(root, now)
     out(f"Built {len(loops)} runtime repos under {root}:\n")
-    for loop, (repo, what) in loops.items():
+    for loop, (_, what) in loops.items():
         out(f"  {loop:<16} {what}\n")
 
     out("\n$ ops-manager reconcile --repo <repo> --loop <loop>   (once per loop)\n")

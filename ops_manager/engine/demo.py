@@ -40,56 +40,158 @@ def _event(loop: str, run_id: str, ts: int, name: str, iteration: int, **extra: 
     return row
 
 
-def iteration_events(loop: str, run_id: str, start: int, iteration: int, *, complete: bool) -> list[JSON]:
+def iteration_events(
+    loop: str, run_id: str, start: int, iteration: int, *, complete: bool
+) -> list[JSON]:
     """One runtime iteration: roles, promise, tests, gates, end (runtime-observed shapes)."""
     ts = start
-    out = [_event(loop, run_id, ts, "iteration_start", iteration, data={"started_at": format_ts(ts)})]
+    out = [
+        _event(loop, run_id, ts, "iteration_start", iteration, data={"started_at": format_ts(ts)})
+    ]
     for role in ("planner", "implementer", "tester", "reviewer"):
         base = f".superloop/loops/{loop}/logs/iter-{iteration}/{role}"
         ts += 40
-        out.append(_event(loop, run_id, ts, "role_start", iteration, role=role,
-                          data={"prompt_file": f"{base}.prompt.md", "log_file": f"{base}.log",
-                                "last_message_file": f"{base}.last.md"}))
+        out.append(
+            _event(
+                loop,
+                run_id,
+                ts,
+                "role_start",
+                iteration,
+                role=role,
+                data={
+                    "prompt_file": f"{base}.prompt.md",
+                    "log_file": f"{base}.log",
+                    "last_message_file": f"{base}.last.md",
+                },
+            )
+        )
         ts += 200
-        out.append(_event(loop, run_id, ts, "role_end", iteration, role=role,
-                          data={"log_file": f"{base}.log", "last_message_file": f"{base}.last.md"}))
+        out.append(
+            _event(
+                loop,
+                run_id,
+                ts,
+                "role_end",
+                iteration,
+                role=role,
+                data={"log_file": f"{base}.log", "last_message_file": f"{base}.last.md"},
+            )
+        )
     ts += 5
-    out.append(_event(loop, run_id, ts, "promise_checked", iteration,
-                      data={"expected": "SUPERLOOP_COMPLETE", "text": "SUPERLOOP_COMPLETE" if complete else None,
-                            "matched": complete}))
-    out.append(_event(loop, run_id, ts, "tests_start", iteration, data={"mode": "on_promise", "commands": ["pytest -q"]}))
+    out.append(
+        _event(
+            loop,
+            run_id,
+            ts,
+            "promise_checked",
+            iteration,
+            data={
+                "expected": "SUPERLOOP_COMPLETE",
+                "text": "SUPERLOOP_COMPLETE" if complete else None,
+                "matched": complete,
+            },
+        )
+    )
+    out.append(
+        _event(
+            loop,
+            run_id,
+            ts,
+            "tests_start",
+            iteration,
+            data={"mode": "on_promise", "commands": ["pytest -q"]},
+        )
+    )
     ts += 30
-    out.append(_event(loop, run_id, ts, "tests_end", iteration, data={"status": "ok" if complete else "failed", "details": None}))
-    gates = {"promise": "ok" if complete else "missing", "tests": "ok" if complete else "failed",
-             "validation": "skipped", "prerequisites": "skipped", "checklist": "ok",
-             "evidence": "skipped", "lifecycle": "skipped", "approval": "none", "stuck": "ok"}
+    out.append(
+        _event(
+            loop,
+            run_id,
+            ts,
+            "tests_end",
+            iteration,
+            data={"status": "ok" if complete else "failed", "details": None},
+        )
+    )
+    gates = {
+        "promise": "ok" if complete else "missing",
+        "tests": "ok" if complete else "failed",
+        "validation": "skipped",
+        "prerequisites": "skipped",
+        "checklist": "ok",
+        "evidence": "skipped",
+        "lifecycle": "skipped",
+        "approval": "none",
+        "stuck": "ok",
+    }
     out.append(_event(loop, run_id, ts, "gates_evaluated", iteration, data=gates))
-    out.append(_event(loop, run_id, ts, "iteration_end", iteration,
-                      data={"started_at": format_ts(start), "ended_at": format_ts(ts), "completion": complete,
-                            **{k: v for k, v in gates.items() if k != "stuck"}}))
+    out.append(
+        _event(
+            loop,
+            run_id,
+            ts,
+            "iteration_end",
+            iteration,
+            data={
+                "started_at": format_ts(start),
+                "ended_at": format_ts(ts),
+                "completion": complete,
+                **{k: v for k, v in gates.items() if k != "stuck"},
+            },
+        )
+    )
     return out
 
 
 def _loop_start(loop: str, run_id: str, ts: int) -> JSON:
-    return _event(loop, run_id, ts, "loop_start", 0, data={
-        "spec_file": f".superloop/loops/{loop}/spec.md", "max_iterations": 20, "tests_mode": "on_promise",
-        "test_commands": ["pytest -q"], "checklists": [],
-        "prerequisites": {"enabled": "false", "require_on_completion": "false"},
-        "lifecycle": {"feature_prefix": "feat/", "main_ref": "main", "no_fetch": "true",
-                      "strict": "false", "block_on_failure": "false"},
-    })
+    return _event(
+        loop,
+        run_id,
+        ts,
+        "loop_start",
+        0,
+        data={
+            "spec_file": f".superloop/loops/{loop}/spec.md",
+            "max_iterations": 20,
+            "tests_mode": "on_promise",
+            "test_commands": ["pytest -q"],
+            "checklists": [],
+            "prerequisites": {"enabled": "false", "require_on_completion": "false"},
+            "lifecycle": {
+                "feature_prefix": "feat/",
+                "main_ref": "main",
+                "no_fetch": "true",
+                "strict": "false",
+                "block_on_failure": "false",
+            },
+        },
+    )
 
 
-def _summary_entry(run_id: str, iteration: int, started: int, ended: int, *, complete: bool) -> JSON:
+def _summary_entry(
+    run_id: str, iteration: int, started: int, ended: int, *, complete: bool
+) -> JSON:
     return {
-        "run_id": run_id, "iteration": iteration, "started_at": format_ts(started),
+        "run_id": run_id,
+        "iteration": iteration,
+        "started_at": format_ts(started),
         "ended_at": format_ts(ended),
         "promise": {"expected": "SUPERLOOP_COMPLETE", "text": None, "matched": complete},
-        "gates": {"tests": "ok" if complete else "failed", "validation": "skipped",
-                  "prerequisites": "skipped", "checklist": "ok", "evidence": "skipped",
-                  "lifecycle": "skipped", "approval": "none"},
-        "tests_mode": "on_promise", "stuck": {"streak": 0, "threshold": 3}, "delegation": {},
-        "completion_ok": complete, "artifacts": {},
+        "gates": {
+            "tests": "ok" if complete else "failed",
+            "validation": "skipped",
+            "prerequisites": "skipped",
+            "checklist": "ok",
+            "evidence": "skipped",
+            "lifecycle": "skipped",
+            "approval": "none",
+        },
+        "tests_mode": "on_promise",
+        "stuck": {"streak": 0, "threshold": 3},
+        "delegation": {},
+        "completion_ok": complete,
+        "artifacts": {},
     }
 
 
@@ -127,20 +229,64 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     run_id = format_ts(start)
     events = [_loop_start(loop, run_id, start)]
     events += iteration_events(loop, run_id, start + 10, 1, complete=False)
-    events.append(_event(loop, run_id, now - 100, "iteration_start", 2, data={"started_at": format_ts(now - 100)}))
-    events.append(_event(loop, run_id, now - 60, "role_start", 2, role="planner",
-                         data={"prompt_file": "p.md", "log_file": "p.log", "last_message_file": "p.last"}))
+    events.append(
+        _event(
+            loop, run_id, now - 100, "iteration_start", 2, data={"started_at": format_ts(now - 100)}
+        )
+    )
+    events.append(
+        _event(
+            loop,
+            run_id,
+            now - 60,
+            "role_start",
+            2,
+            role="planner",
+            data={"prompt_file": "p.md", "log_file": "p.log", "last_message_file": "p.last"},
+        )
+    )
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(sl / "loops" / loop / "run-summary.json", {
-        "version": 1, "loop_id": loop, "updated_at": format_ts(start + 900),
-        "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)]})
-    _write_pretty(sl / "loops" / loop / "heartbeat.v1.json", {
-        "schemaVersion": "v1", "timestamp": format_ts(now - 20), "source": "runtime",
-        "status": "running", "stage": "iteration"})
-    _write_pretty(sl / "state.json", {"active": True, "loop_index": 0, "iteration": 2,
-                                      "current_loop_id": loop, "updated_at": format_ts(now - 100)})
-    _write_pretty(sl / "active-run.json", {"repo": str(sl.parent), "pid": 4242, "pgid": 4242, "loop_id": loop,
-                                           "iteration": 1, "stage": "loop_start", "updated_at": format_ts(start)})
+    _write_pretty(
+        sl / "loops" / loop / "run-summary.json",
+        {
+            "version": 1,
+            "loop_id": loop,
+            "updated_at": format_ts(start + 900),
+            "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)],
+        },
+    )
+    _write_pretty(
+        sl / "loops" / loop / "heartbeat.v1.json",
+        {
+            "schemaVersion": "v1",
+            "timestamp": format_ts(now - 20),
+            "source": "runtime",
+            "status": "running",
+            "stage": "iteration",
+        },
+    )
+    _write_pretty(
+        sl / "state.json",
+        {
+            "active": True,
+            "loop_index": 0,
+            "iteration": 2,
+            "current_loop_id": loop,
+            "updated_at": format_ts(now - 100),
+        },
+    )
+    _write_pretty(
+        sl / "active-run.json",
+        {
+            "repo": str(sl.parent),
+            "pid": 4242,
+            "pgid": 4242,
+            "loop_id": loop,
+            "iteration": 1,
+            "stage": "loop_start",
+            "updated_at": format_ts(start),
+        },
+    )
     loops[loop] = (sl.parent, "iterating now, heartbeat fresh")
 
     # docs-sweep: finished an iteration and asked for approval
@@ -150,29 +296,91 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     events = [_loop_start(loop, run_id, start)]
     events += iteration_events(loop, run_id, start + 10, 1, complete=True)
     approval_at = start + 960
-    events.append(_event(loop, run_id, approval_at, "approval_requested", 1, data={
-        "approval_file": f".superloop/loops/{loop}/approval.json", "promise": "ok", "tests": "ok"}))
-    events.append(_event(loop, run_id, approval_at, "approval_wait", 1, data={
-        "status": "pending", "approval_file": f".superloop/loops/{loop}/approval.json"}))
+    events.append(
+        _event(
+            loop,
+            run_id,
+            approval_at,
+            "approval_requested",
+            1,
+            data={
+                "approval_file": f".superloop/loops/{loop}/approval.json",
+                "promise": "ok",
+                "tests": "ok",
+            },
+        )
+    )
+    events.append(
+        _event(
+            loop,
+            run_id,
+            approval_at,
+            "approval_wait",
+            1,
+            data={"status": "pending", "approval_file": f".superloop/loops/{loop}/approval.json"},
+        )
+    )
     # a fresh `run` while approval is pending logs loop_start + approval_wait again
     events.append(_loop_start(loop, format_ts(now - 120), now - 120))
-    events.append(_event(loop, format_ts(now - 120), now - 119, "approval_wait", 1, data={
-        "status": "pending", "approval_file": f".superloop/loops/{loop}/approval.json"}))
+    events.append(
+        _event(
+            loop,
+            format_ts(now - 120),
+            now - 119,
+            "approval_wait",
+            1,
+            data={"status": "pending", "approval_file": f".superloop/loops/{loop}/approval.json"},
+        )
+    )
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(sl / "loops" / loop / "run-summary.json", {
-        "version": 1, "loop_id": loop, "updated_at": format_ts(approval_at),
-        "entries": [_summary_entry(run_id, 1, start + 10, approval_at, complete=False)]})
-    _write_pretty(sl / "loops" / loop / "approval.json", {
-        "status": "pending", "loop_id": loop, "run_id": run_id, "iteration": 1,
-        "requested_at": format_ts(approval_at), "iteration_started_at": format_ts(start + 10),
-        "iteration_ended_at": format_ts(approval_at),
-        "candidate": {"promise": {"expected": "SUPERLOOP_COMPLETE", "text": "SUPERLOOP_COMPLETE", "matched": True},
-                      "gates": {"tests": "ok", "validation": "skipped", "prerequisites": "skipped",
-                                "checklist": "ok", "evidence": "skipped", "lifecycle": "skipped"}},
-        "files": {}})
+    _write_pretty(
+        sl / "loops" / loop / "run-summary.json",
+        {
+            "version": 1,
+            "loop_id": loop,
+            "updated_at": format_ts(approval_at),
+            "entries": [_summary_entry(run_id, 1, start + 10, approval_at, complete=False)],
+        },
+    )
+    _write_pretty(
+        sl / "loops" / loop / "approval.json",
+        {
+            "status": "pending",
+            "loop_id": loop,
+            "run_id": run_id,
+            "iteration": 1,
+            "requested_at": format_ts(approval_at),
+            "iteration_started_at": format_ts(start + 10),
+            "iteration_ended_at": format_ts(approval_at),
+            "candidate": {
+                "promise": {
+                    "expected": "SUPERLOOP_COMPLETE",
+                    "text": "SUPERLOOP_COMPLETE",
+                    "matched": True,
+                },
+                "gates": {
+                    "tests": "ok",
+                    "validation": "skipped",
+                    "prerequisites": "skipped",
+                    "checklist": "ok",
+                    "evidence": "skipped",
+                    "lifecycle": "skipped",
+                },
+            },
+            "files": {},
+        },
+    )
     # approval_wait leaves the runtime inactive
-    _write_pretty(sl / "state.json", {"active": False, "loop_index": 0, "iteration": 1,
-                                      "current_loop_id": loop, "updated_at": format_ts(now - 119)})
+    _write_pretty(
+        sl / "state.json",
+        {
+            "active": False,
+            "loop_index": 0,
+            "iteration": 1,
+            "current_loop_id": loop,
+            "updated_at": format_ts(now - 119),
+        },
+    )
     loops[loop] = (sl.parent, "waiting for an operator's approval")
 
     # flaky-migration: the runner died mid-iteration two hours ago; nothing says so but silence
@@ -182,19 +390,53 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     events = [_loop_start(loop, run_id, start)]
     events += iteration_events(loop, run_id, start + 10, 1, complete=False)
     died = now - 7200
-    events.append(_event(loop, run_id, died - 60, "iteration_start", 2, data={"started_at": format_ts(died - 60)}))
-    events.append(_event(loop, run_id, died, "role_start", 2, role="implementer",
-                         data={"prompt_file": "i.md", "log_file": "i.log", "last_message_file": "i.last"}))
+    events.append(
+        _event(
+            loop, run_id, died - 60, "iteration_start", 2, data={"started_at": format_ts(died - 60)}
+        )
+    )
+    events.append(
+        _event(
+            loop,
+            run_id,
+            died,
+            "role_start",
+            2,
+            role="implementer",
+            data={"prompt_file": "i.md", "log_file": "i.log", "last_message_file": "i.last"},
+        )
+    )
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(sl / "loops" / loop / "run-summary.json", {
-        "version": 1, "loop_id": loop, "updated_at": format_ts(start + 900),
-        "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)]})
-    _write_pretty(sl / "loops" / loop / "heartbeat.v1.json", {
-        "schemaVersion": "v1", "timestamp": format_ts(died), "source": "runtime",
-        "status": "running", "stage": "iteration"})
+    _write_pretty(
+        sl / "loops" / loop / "run-summary.json",
+        {
+            "version": 1,
+            "loop_id": loop,
+            "updated_at": format_ts(start + 900),
+            "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)],
+        },
+    )
+    _write_pretty(
+        sl / "loops" / loop / "heartbeat.v1.json",
+        {
+            "schemaVersion": "v1",
+            "timestamp": format_ts(died),
+            "source": "runtime",
+            "status": "running",
+            "stage": "iteration",
+        },
+    )
     # a run that dies leaves state.json active and writes no terminal event (runtime-observed §2)
-    _write_pretty(sl / "state.json", {"active": True, "loop_index": 0, "iteration": 2,
-                                      "current_loop_id": loop, "updated_at": format_ts(died - 60)})
+    _write_pretty(
+        sl / "state.json",
+        {
+            "active": True,
+            "loop_index": 0,
+            "iteration": 2,
+            "current_loop_id": loop,
+            "updated_at": format_ts(died - 60),
+        },
+    )
     loops[loop] = (sl.parent, "runner died 2h ago; state.json still says active")
     return loops
 
@@ -205,13 +447,35 @@ def append_progress(repo: Path, loop: str, now: int) -> int:
     last = json.loads(events_file.read_text().splitlines()[-1])
     run_id = last["run_id"]
     new = [
-        _event(loop, run_id, now - 30, "role_end", 2, role="planner",
-               data={"log_file": "p.log", "last_message_file": "p.last"}),
-        _event(loop, run_id, now - 25, "role_start", 2, role="implementer",
-               data={"prompt_file": "i.md", "log_file": "i.log", "last_message_file": "i.last"}),
+        _event(
+            loop,
+            run_id,
+            now - 30,
+            "role_end",
+            2,
+            role="planner",
+            data={"log_file": "p.log", "last_message_file": "p.last"},
+        ),
+        _event(
+            loop,
+            run_id,
+            now - 25,
+            "role_start",
+            2,
+            role="implementer",
+            data={"prompt_file": "i.md", "log_file": "i.log", "last_message_file": "i.last"},
+        ),
     ]
     _write_events(events_file, new)
     hb = repo / ".superloop" / "loops" / loop / "heartbeat.v1.json"
-    _write_pretty(hb, {"schemaVersion": "v1", "timestamp": format_ts(now - 5), "source": "runtime",
-                       "status": "running", "stage": "iteration"})
+    _write_pretty(
+        hb,
+        {
+            "schemaVersion": "v1",
+            "timestamp": format_ts(now - 5),
+            "source": "runtime",
+            "status": "running",
+            "stage": "iteration",
+        },
+    )
     return len(new)

@@ -56,11 +56,9 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
     A missing file yields nothing. The unterminated final line, if any, is skipped.
     """
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
+    if not path.exists():
         return
-    with handle:
+    with open(path, "rb") as handle:
         number = 0
         for raw in handle:
             number += 1
@@ -98,16 +96,17 @@ def last_complete_line(path: Path) -> bytes | None:
     Cost is independent of the file's length. ``None`` when there is none.
     """
     try:
-        handle = open(path, "rb")
+        with open(path, "rb") as handle:
+            return _last_line(handle)
     except FileNotFoundError:
         return None
-    with handle:
-        size = handle.seek(0, os.SEEK_END)
-        end = size
-        # drop an unterminated tail
-        tail = _tail_after_last_newline(handle, size)
-        end -= len(tail)
-        return _last_nonblank_before(handle, end)
+
+
+def _last_line(handle: Any) -> bytes | None:
+    size = handle.seek(0, os.SEEK_END)
+    # an unterminated tail is a write in progress: start before it
+    end = size - len(_tail_after_last_newline(handle, size))
+    return _last_nonblank_before(handle, end)
 
 
 def _tail_after_last_newline(handle: Any, size: int) -> bytes:

@@ -1,8 +1,8 @@
 """Runtime transports: how a reconcile pass observes a loop's runtime.
 
 A transport reads the runtime (beside us on disk for ``local``, over HTTP inside the sprite
-for ``sprite_service``) and hands the caller a :class:`RuntimeView` of the runtime's small state files and a
-stream of the new events after a position. It never decides anything; reducers do.
+for ``sprite_service``) and hands the caller a :class:`RuntimeView` of the runtime's small
+state files and a stream of the new events after a position. It never decides anything; reducers do.
 """
 
 from __future__ import annotations

@@ -1,0 +1,122 @@
+"""Transports are chosen through the plugin registry, built-ins included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops_manager.errors import OpsError
+from ops_manager.hookspecs import hookimpl
+from ops_manager.plugins import get_plugin_manager, plugin_names
+from ops_manager.runtime import StreamPosition
+from ops_manager.transports import (
+    EventTuple,
+    ObserveRequest,
+    ReadExtent,
+    RuntimeView,
+    TransportConfig,
+    TransportFactory,
+    available_transports,
+    get_transport,
+)
+
+
+def test_local_is_a_builtin_plugin_registered_through_the_hook() -> None:
+    assert "ops_manager.transports.local" in plugin_names()
+    assert "local" in available_transports()
+    transport = get_transport("local", TransportConfig())
+    assert transport.name == "local"
+
+
+def test_unknown_transport_names_what_is_available() -> None:
+    with pytest.raises(OpsError, match=r"transport 'carrier_pigeon' is not available.*local"):
+        get_transport("carrier_pigeon", TransportConfig())
+
+
+class _ScriptedObservation:
+    def __init__(self, events: list[EventTuple]) -> None:
+        self.view = RuntimeView(
+            repo_path="/nowhere",
+            run_id="r",
+            iteration=1,
+            status="running",
+            summary=None,
+            superloop_state={"active": True, "current_loop_id": "demo-loop"},
+            approval=None,
+            heartbeat=None,
+            last_event=events[-1][1] if events else None,
+        )
+        self._events = events
+
+    @property
+    def events(self) -> Iterator[EventTuple]:
+        yield from self._events
+
+    def extent(self) -> ReadExtent:
+        last = self._events[-1][0] if self._events else 0
+        return ReadExtent(
+            position=StreamPosition(line_offset=last),
+            total_lines=last,
+            events_emitted=len(self._events),
+        )
+
+
+class _ScriptedTransport:
+    name = "scripted"
+
+    def __init__(self, config: TransportConfig) -> None:
+        self.config = config
+
+    def observe(self, request: ObserveRequest) -> _ScriptedObservation:
+        raw = {"timestamp": "2026-11-22T00:00:00Z", "event": "iteration_start", "run_id": "r"}
+        return _ScriptedObservation([(1, raw, "iteration_start", raw["timestamp"])])
+
+
+class _ThirdPartyPlugin:
+    @hookimpl
+    def opsmgr_register_transports(self, register: Callable[[str, TransportFactory], None]) -> None:
+        register("scripted", _ScriptedTransport)
+
+
+@pytest.fixture
+def third_party() -> Iterator[None]:
+    pm = get_plugin_manager()
+    plugin = _ThirdPartyPlugin()
+    pm.register(plugin, name="third-party-scripted")
+    try:
+        yield
+    finally:
+        pm.unregister(plugin)
+
+
+def test_a_third_party_transport_drives_reconcile(third_party: None, tmp_path: Path) -> None:
+    from ops_manager.engine.reconcile import ReconcileSettings, reconcile
+
+    settings = ReconcileSettings(
+        repo=tmp_path, loop_id="demo-loop", trace_id="t", transport="scripted"
+    )
+    result = reconcile(settings, clock=lambda: 1_790_000_000)
+    assert result.ok
+    assert result.output["transition"]["currentState"] == "running"
+    assert result.output["health"]["transport"]["mode"] == "scripted"
+    assert result.events_ingested == 1
+
+
+def test_registering_a_name_twice_is_an_error(third_party: None) -> None:
+    pm = get_plugin_manager()
+
+    class Dup:
+        @hookimpl
+        def opsmgr_register_transports(self, register: Callable[[str, Any], None]) -> None:
+            register("local", _ScriptedTransport)
+
+    dup = Dup()
+    pm.register(dup, name="dup")
+    try:
+        with pytest.raises(OpsError, match="registered twice"):
+            available_transports()
+    finally:
+        pm.unregister(dup)
