@@ -14,14 +14,19 @@ from typing import Any
 JSONObject = dict[str, Any]
 
 
+# one encoder each, built once: json.dumps(**kwargs) builds a new encoder on every call
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_PRETTY = json.JSONEncoder(ensure_ascii=False, indent=2, allow_nan=False)
+
+
 def dumps_compact(value: Any) -> str:
     """Serialize ``value`` compactly (no trailing newline)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _COMPACT.encode(value)
 
 
 def dumps_pretty(value: Any) -> str:
     """Serialize ``value`` with a 2-space indent (no trailing newline)."""
-    return json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+    return _PRETTY.encode(value)
 
 
 def dumps(value: Any, pretty: bool = False) -> str:

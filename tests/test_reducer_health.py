@@ -19,8 +19,15 @@ from ops_manager.reducers.health import (
 )
 from ops_manager.reducers.thresholds import Thresholds
 
-NOW_A = parse_ts("2026-11-22T02:17:18Z")
-assert NOW_A is not None
+
+def epoch(text: str) -> int:
+    """Parse a contract timestamp that the test knows to be valid."""
+    value = parse_ts(text)
+    assert value is not None, text
+    return value
+
+
+NOW_A = epoch("2026-11-22T02:17:18Z")
 BALANCED = Thresholds(profile="balanced")
 
 
@@ -102,8 +109,7 @@ def test_appendix_a_health_is_byte_identical() -> None:
 
 def test_scenario_c_second_failure_keeps_streak_reason_only() -> None:
     # Q-32: the streak-based transport_unreachable (added first) hides the ingest-based one
-    now = parse_ts("2026-11-22T02:17:32Z")
-    assert now is not None
+    now = epoch("2026-11-22T02:17:32Z")
     inp = inputs(
         now=now,
         trace_id="tf-2",
@@ -138,8 +144,7 @@ def test_scenario_c_first_failure_uses_ingest_reason() -> None:
 
 
 def test_scenario_d_truncation_reasons() -> None:
-    now = parse_ts("2026-11-22T02:19:18Z")
-    assert now is not None
+    now = epoch("2026-11-22T02:19:18Z")
     inp = inputs(
         now=now,
         trace_id="td",
@@ -309,7 +314,12 @@ RULE_TABLE: list[tuple[str, dict[str, Any], str, list[R]]] = [
         "degraded",
         [("odd_code", "degraded", "sequence.status", "weird", "ok")],
     ),
-    ("sequence not drifting", {"sequence_state": {"status": "ok", "driftActive": False}}, "healthy", []),
+    (
+        "sequence not drifting",
+        {"sequence_state": {"status": "ok", "driftActive": False}},
+        "healthy",
+        [],
+    ),
     (
         "ingest failed, no code (7.4 #54)",
         {"ingest_status": "failed"},
@@ -493,8 +503,9 @@ json_scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.tex
 json_values = st.recursive(
     json_scalars
     | st.sampled_from(["2026-11-22T02:00:00Z", "2020-01-01T00:00:00Z", "running", "ambiguous"]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=12,
 )
 KEYS = st.sampled_from(

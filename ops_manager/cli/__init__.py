@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except OpsError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return exc.exit_code
+    except SystemExit as exc:  # argparse's --help (0) and the like
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
