@@ -3,9 +3,9 @@
 
 Not a test: run it by hand from the repo root, with the project's venv::
 
-    .venv/bin/python bench/reconcile.py            # full: a few minutes on 2 cores
-    .venv/bin/python bench/reconcile.py --quick    # smaller sizes, ~30 s
-    .venv/bin/python bench/reconcile.py --profile  # only: cProfile of one cold 100k pass
+    .venv/bin/python bench/reconcile.py            # full: ~30 s on 2 cores, ~0.5 GB of temp disk
+    .venv/bin/python bench/reconcile.py --quick    # smaller sizes: ~8 s
+    .venv/bin/python bench/reconcile.py --profile  # only: cProfile, cold 100k + increments
 
 What it measures (each figure is the median of several runs):
 
@@ -517,23 +517,28 @@ def reps_for(n: int, small: int, big: int) -> int:
 
 
 def bench_cold(
-    work: Path, sizes: list[int], templates: dict[int, tuple[Path, EventStream]]
+    work: Path,
+    sizes: list[int],
+    templates: dict[int, tuple[Path, EventStream]],
+    cold_reps: tuple[int, int],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in sizes:
         template, stream = templates[n]
         now = stream.last_epoch + 5
         ef = events_file(template)
-        reps = reps_for(n, 5, 3)
+        reps = reps_for(n, cold_reps[0], cold_reps[1])
         plain_parse(ef)  # warm the page cache for everyone
-        parse_s, parse_samples = median_of(functools.partial(_timed_parse, ef), reps)
         dest = work / "cold"
-        inproc_s, inproc_samples = median_of(
-            functools.partial(_cold_pass, "inprocess", template, dest, now, n), reps
-        )
-        cli_s, cli_samples = median_of(
-            functools.partial(_cold_pass, "cli", template, dest, now, n), reps
-        )
+        # interleaved (parse, in-process, CLI) rounds: background noise hits all three alike
+        parse_samples, inproc_samples, cli_samples = [], [], []
+        for _ in range(reps):
+            parse_samples.append(_timed_parse(ef))
+            inproc_samples.append(_cold_pass("inprocess", template, dest, now, n))
+            cli_samples.append(_cold_pass("cli", template, dest, now, n))
+        parse_s = statistics.median(parse_samples)
+        inproc_s = statistics.median(inproc_samples)
+        cli_s = statistics.median(cli_samples)
         out[label(n)] = {
             "events": n,
             "file_bytes": ef.stat().st_size,
@@ -638,6 +643,7 @@ def bench_incremental(
         # the cold pass that builds the history, in a fresh child: also a peak-RSS sample
         build = child("reconcile", repo_dir, stream.last_epoch + 5)
         assert build["events"] == n, build
+        parse_s = _timed_parse(events_file(repo_dir))  # context: the cold pass vs one plain parse
         history = _History(repo_dir, stream, n)
         inproc_s, inproc_samples = median_of(functools.partial(history.step, "inprocess"), reps_in)
         cli_s, cli_samples = median_of(functools.partial(history.step, "cli"), reps_cli)
@@ -646,6 +652,7 @@ def bench_incremental(
             "history_bytes": events_file(repo_dir).stat().st_size,
             "appended_events": APPEND,
             "cold_build_child_s": build["seconds"],
+            "history_plain_parse_s": parse_s,
             "cold_build_child_peak_rss_kb": build["peak_rss_kb"],
             "cold_build_child_ru_maxrss_kb": build["ru_maxrss_kb"],
             "inprocess_s": inproc_s,
@@ -655,7 +662,8 @@ def bench_incremental(
         shutil.rmtree(repo_dir, ignore_errors=True)
         print(
             f"  {label(n):>5} history: in-process {_ms(inproc_s)}  CLI {_ms(cli_s)}  "
-            f"(cold build in child {build['seconds']:.2f} s, "
+            f"(cold build in child {_ms(build['seconds']).strip()} vs plain parse "
+            f"{_ms(parse_s).strip()}, "
             f"peak RSS {build['peak_rss_kb'] / 1024:.1f} MiB)",
             flush=True,
         )
@@ -776,9 +784,22 @@ def profile_cold(work: Path, n: int, top: int = 25) -> str:
     reconcile(settings, clock=lambda: now)
     prof.disable()
     buf = io.StringIO()
+    buf.write(f"=== cProfile: one cold in-process reconcile of {label(n)} events ===\n")
     stats = pstats.Stats(prof, stream=buf)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
+
+    # the same repo now has history: profile 20 incremental passes of APPEND events each
+    prof = cProfile.Profile()
+    for _ in range(20):
+        with open(events_file(repo), "ab") as handle:
+            handle.write(stream.next_lines(APPEND))
+        prof.enable()
+        run_inprocess(repo, stream.last_epoch + 5)
+        prof.disable()
+    buf.write(f"=== cProfile: 20 incremental passes (+{APPEND} events after {label(n)}) ===\n")
+    stats = pstats.Stats(prof, stream=buf)
+    stats.sort_stats("tottime").print_stats(15)
     return buf.getvalue()
 
 
@@ -789,7 +810,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="small sizes (1k/10k cold, 1k/100k history)"
     )
     ap.add_argument(
-        "--profile", action="store_true", help="only cProfile one cold 100k in-process pass"
+        "--profile",
+        action="store_true",
+        help="only: cProfile one cold 100k in-process pass, then 20 incremental passes",
     )
     ap.add_argument("--tmp", metavar="DIR", help="parent of the temp dir (default: $TMPDIR)")
     ap.add_argument(
@@ -801,11 +824,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         cold_sizes, hist_sizes, rss_sizes = [K, 10 * K], [K, 100 * K], [K, 10 * K, 100 * K]
-        reps_in, reps_cli = 7, 3
+        reps_in, reps_cli, cold_reps = 9, 3, (5, 3)
     else:
         cold_sizes, hist_sizes = [K, 10 * K, 100 * K], [K, 100 * K, 1_000_000]
         rss_sizes = [K, 10 * K, 100 * K, 1_000_000]
-        reps_in, reps_cli = 11, 5
+        reps_in, reps_cli, cold_reps = 21, 9, (9, 5)
 
     work = Path(tempfile.mkdtemp(prefix="ops-manager-bench-", dir=args.tmp))
     global CHILD_ENV
@@ -855,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         print("\n== 1. cold reconcile (median; ratio = / plain json.loads loop) ==", flush=True)
-        results["cold"] = bench_cold(work, cold_sizes, templates)
+        results["cold"] = bench_cold(work, cold_sizes, templates, cold_reps)
 
         print(
             f"\n== 2. incremental reconcile of {APPEND} new events after N of history (median) ==",

@@ -1,28 +1,50 @@
-"""The plugin manager: built-ins plus everything in the ``ops_manager`` entry-point group."""
+"""The plugin manager: built-ins plus everything in the ``ops_manager`` entry-point group.
+
+Entry points are discovered lazily: scanning installed distributions costs ~20 ms, which a
+``reconcile`` over a built-in transport should not pay on every call (bench/reconcile.py).
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
 
 import pluggy
 
 from ops_manager import hookspecs
 
 #: modules shipped inside ops_manager that register through the public hooks
-BUILTIN_PLUGINS = ("ops_manager.transports.local",)
+BUILTIN_PLUGINS = ("ops_manager.transports.local", "ops_manager.transports.sprite_service")
+
+_entry_points_loaded = False
 
 
 @functools.cache
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager (built-ins + installed entry points), created once."""
+def _manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    import importlib
-
     for name in BUILTIN_PLUGINS:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a built-in not shipped in this build; never hide a broken import
         pm.register(module, name=name)
-    pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    return pm
+
+
+def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
+    """The process-wide plugin manager.
+
+    Built-in plugins are always registered. Installed plugins (the ``ops_manager``
+    entry-point group) are loaded on the first call that asks for them, once per process.
+    """
+    global _entry_points_loaded
+    pm = _manager()
+    if load_entry_points and not _entry_points_loaded:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        _entry_points_loaded = True
     return pm
 
 

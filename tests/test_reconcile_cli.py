@@ -34,7 +34,6 @@ from ops_manager.reducers.thresholds import Thresholds
 from tests.runtime_fixtures import (
     append_events,
     append_raw,
-    default_events,
     event,
     events_bytes,
     events_path,
@@ -407,11 +406,12 @@ def test_divergence_escalates_on_start_and_flag_change_only(
     assert [r["traceId"] for r in divergence_rows()] == ["d0", "d-flags"]
     assert divergence_rows()[-1]["divergenceFlags"] == flags
 
-    # unchanged again: no new row
+    # same flags again (another active-phase event): no new row
+    append_events(repo, LOOP, [event("role_start", stamp(), iteration=2, role="planner")])
     code, out, _ = rec(capsys, repo, "--trace-id", "d-same", *QUIET_INGEST)
     assert code == 0
-    assert json.loads(out)["divergence"]["any"] is True
-    assert len(divergence_rows()) == 2 or json.loads(out)["divergence"]["flags"] != flags
+    assert json.loads(out)["divergence"]["flags"] == flags
+    assert [r["traceId"] for r in divergence_rows()] == ["d0", "d-flags"]
 
 
 # --- invalid arguments -------------------------------------------------------------------
@@ -478,8 +478,16 @@ def test_invalid_arguments(
     [
         # flags before repo resolution, in the contract's order
         (
-            ["--transport", "bad", "--alerts-enabled", "maybe", "--retry-attempts", "0",
-             "--max-events", "x"],
+            [
+                "--transport",
+                "bad",
+                "--alerts-enabled",
+                "maybe",
+                "--retry-attempts",
+                "0",
+                "--max-events",
+                "x",
+            ],
             "--max-events must be a non-negative integer",
         ),
         (
@@ -494,11 +502,20 @@ def test_invalid_arguments(
             ["--transport", "bad", "--drift-summary-window", "0", "--drift-required-streak", "0"],
             "--drift-required-streak must be an integer >= 1",
         ),
-        (["--transport", "bad", "--alerts-enabled", "maybe"], "--alerts-enabled must be true or false"),
+        (
+            ["--transport", "bad", "--alerts-enabled", "maybe"],
+            "--alerts-enabled must be true or false",
+        ),
         # profile resolution precedes drift / threshold validation
         (
-            ["--drift-min-confidence", "x", "--critical-ingest-lag-seconds", "1",
-             "--threshold-profile", "bogus"],
+            [
+                "--drift-min-confidence",
+                "x",
+                "--critical-ingest-lag-seconds",
+                "1",
+                "--threshold-profile",
+                "bogus",
+            ],
             "unknown threshold profile: bogus",
         ),
         (
@@ -532,9 +549,7 @@ def test_required_flags_and_repo(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert not (tmp_path / "nope").exists()
 
 
-def test_unknown_argument_and_missing_value(
-    capsys: pytest.CaptureFixture[str], repo: Path
-) -> None:
+def test_unknown_argument_and_missing_value(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
     code, out, err = rec(capsys, repo, "--bogus")
     assert code == 1
     assert "usage" in out.lower()
@@ -557,11 +572,13 @@ def test_ops_dir_created_before_late_validation(
     capsys: pytest.CaptureFixture[str], repo: Path
 ) -> None:
     """Q-29 (kept): OPS/ exists even though profile resolution rejected the call."""
-    assert not ops(repo).exists()
-    assert rec(capsys, repo, "--threshold-profile", "bogus")[0] == 1
-    assert ops(repo).is_dir()
-    assert rec(capsys, repo, "--transport", "sprite_service")[0] == 1
-    assert list(ops(repo).iterdir()) == [] or not (ops(repo) / "state.json").exists()
+    for args in (["--threshold-profile", "bogus"], ["--transport", "sprite_service"]):
+        assert not ops(repo).exists()
+        assert rec(capsys, repo, *args)[0] == 1
+        assert ops(repo).is_dir()
+        assert not (ops(repo) / "state.json").exists()
+        assert not (tel(repo) / "reconcile.jsonl").exists()
+        shutil.rmtree(ops(repo))
 
 
 # --- environment fallbacks ---------------------------------------------------------------
@@ -740,6 +757,85 @@ def test_threshold_profile_strict_and_explicit_flag(
     assert rows(repo)[-1]["thresholdProfile"] == "strict"
 
 
+def test_reasons_sorted_and_zero_threshold_always_fires(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Item 52 (sorted reasons / unique codes) and Q-14 (a threshold of 0 fires on success)."""
+    old = [
+        event("loop_start", "2020-01-01T00:00:00Z", iteration=0),
+        event("iteration_start", "2020-01-01T00:00:01Z"),
+    ]
+    repo = make_runtime_repo(tmp_path / "r", active=False, events=old).resolve()
+    ops(repo).mkdir(parents=True)
+    (ops(repo) / "intents.jsonl").write_text(
+        json.dumps({"intent": "cancel", "status": "failed_command"}) + "\n", encoding="utf-8"
+    )
+    code, out, _ = rec(
+        capsys,
+        repo,
+        "--degraded-ingest-lag-seconds",
+        "1",
+        "--critical-ingest-lag-seconds",
+        "2",
+        "--degraded-transport-failure-streak",
+        "0",
+        "--critical-transport-failure-streak",
+        "5",
+    )
+    assert code == 0
+    health = json.loads(out)["health"]
+    assert health["reasonCodes"] == [
+        "control_failed_command",
+        "divergence_detected",
+        "ingest_stale",
+        "transport_unreachable",
+    ]
+    keys = [f"{r['code']}:{r['severity']}" for r in health["reasons"]]
+    assert keys == sorted(keys)
+    assert health["status"] == "critical"  # ingest_stale is critical
+    streak = [r for r in health["reasons"] if r["code"] == "transport_unreachable"]
+    assert streak == [
+        {
+            "code": "transport_unreachable",
+            "severity": "degraded",
+            "metric": "transportFailureStreak",
+            "observed": "0",
+            "threshold": "0",
+        }
+    ]
+
+
+def test_thresholds_file_errors(
+    capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.json"
+    code, _, err = rec(capsys, repo, "--thresholds-file", missing)
+    assert (code, err) == (1, f"error: threshold profiles file not found: {missing}\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    code, _, err = rec(capsys, repo, "--thresholds-file", bad)
+    assert (code, err) == (1, f"error: invalid threshold profiles JSON: {bad}\n")
+    bad.write_text('{"schemaVersion": "v2", "profiles": {}}', encoding="utf-8")
+    code, _, err = rec(capsys, repo, "--thresholds-file", bad)
+    assert (code, err) == (1, "error: threshold profiles file has invalid shape\n")
+    assert not (tel(repo) / "reconcile.jsonl").exists()
+
+
+def test_library_call_on_a_missing_repo_creates_nothing(tmp_path: Path) -> None:
+    """The library guards its inputs like the CLI: no tree appears at a mistyped path."""
+    from ops_manager.errors import OpsError
+
+    missing = tmp_path / "typo"
+    with pytest.raises(OpsError, match="repo directory not found"):
+        reconcile(settings_for(missing, "lib"), clock=at(T0))
+    assert not missing.exists()
+    repo = make_runtime_repo(tmp_path / "r", events=fresh_events(1)).resolve()
+    with pytest.raises(OpsError, match="invalid loop id"):
+        reconcile(ReconcileSettings(repo=repo, loop_id="../escape", trace_id="lib"), clock=at(T0))
+    assert not (repo / ".superloop" / "escape").exists()
+    assert not (repo / ".superloop" / "ops-manager").exists()
+
+
 def test_failed_passes_on_empty_repo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Items 49, 50 (and 45/46 for the local transport)."""
     repo = (tmp_path / "empty").resolve()
@@ -780,7 +876,10 @@ def test_failed_passes_on_empty_repo(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "sequenceReasonCode" not in row
     assert (row["cursorOffsetBefore"], row["cursorOffsetAfter"], row["eventsIngested"]) == (0, 0, 0)
     assert row["transportFailureStreak"] == 1
-    assert (row["healthStatus"], row["healthReasonCodes"]) == ("degraded", ["transport_unreachable"])
+    assert (row["healthStatus"], row["healthReasonCodes"]) == (
+        "degraded",
+        ["transport_unreachable"],
+    )
 
     (esc,) = escalations(repo)
     assert esc["category"] == "health_degraded"
@@ -833,11 +932,12 @@ def test_failed_passes_on_empty_repo(capsys: pytest.CaptureFixture[str], tmp_pat
     assert status["lifecycle"]["state"] == "unknown"
 
     # recovery: a success resets the streak and keeps lastFailureAt (not the code)
+    last_failure_at = read_json(tel(repo) / "transport-health.json")["lastFailureAt"]
     make_runtime_repo(repo, events=fresh_events(1))
     assert rec(capsys, repo, "--trace-id", "ok", *QUIET_INGEST)[0] == 0
     th2 = read_json(tel(repo) / "transport-health.json")
     assert th2["failureStreak"] == 0 and th2["lastResult"] == "success"
-    assert th2["lastFailureAt"] == read_json(tel(repo) / "transport-health.json")["lastFailureAt"]
+    assert th2["lastFailureAt"] == last_failure_at
     assert "lastFailureCode" not in th2 and "lastSuccessAt" in th2
 
 
@@ -1075,7 +1175,9 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     assert "ordering_drift_detected" not in health["reasonCodes"]
     seq = read_json(ops(repo) / "sequence-state.json")
     assert seq["traceId"] == "trace-seq-drift-1"
-    assert "event_sequence_regression" not in seq["violations"]
+    assert seq["violations"] == [] and seq["driftActive"] is False
+    assert seq["snapshot"]["regressed"] is False
+    assert seq["events"]["monotonicAcrossBatches"] is True
     assert seq["events"]["first"] == 1 and seq["events"]["last"] == 1
     assert (tel(repo) / "sequence.jsonl").is_file()
     row = rows(repo)[-1]
@@ -1087,14 +1189,18 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     assert escalations(repo)[-1]["category"] in ("health_degraded", "health_critical")
     assert escalations(repo)[-1]["traceId"] == "trace-seq-drift-1"
 
-    # 101 adapted: status shows the heartbeat and one shared trace
+    assert not [e for e in escalations(repo) if e["category"] == "ordering_drift_detected"]
+
+    # 101 adapted: status shows the heartbeat, no ordering drift, and one shared trace
     code, out, _ = cli(capsys, "status", "--repo", repo, "--loop", LOOP)
     assert code == 0
     vis = json.loads(out)["visibility"]
     assert vis["heartbeat"]["freshnessStatus"] == "degraded"
     assert vis["heartbeat"]["reasonCode"] == "runtime_heartbeat_stale"
+    assert vis["sequence"]["status"] == "ok"
+    assert "driftActive" not in vis["sequence"]
     assert vis["sequence"]["traceId"] == "trace-seq-drift-1"
-    for key in ("reconcileTraceId", "heartbeatTraceId", "sequenceTraceId"):
+    for key in ("reconcileTraceId", "heartbeatTraceId", "sequenceTraceId", "sharedTraceId"):
         assert vis["trace"][key] == "trace-seq-drift-1", key
 
     # the next normal pass continues from the replayed position
@@ -1104,12 +1210,6 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     assert read_json(ops(repo) / "stream-state.json")["fold"]["eventCount"] == 3
 
 
-@pytest.mark.xfail(
-    reason="reducers/sequence.py keeps snapshot_sequence_regression on an explicit "
-    "--from-start replay (REPLAY_EXEMPT_VIOLATIONS has only event_sequence_regression); "
-    "DECISIONS Q-12 says an explicit replay is not ordering drift",
-    strict=True,
-)
 def test_from_start_after_truncation_flags_no_sequence_regression(
     capsys: pytest.CaptureFixture[str], hb_repo: Path
 ) -> None:
@@ -1262,9 +1362,7 @@ def test_unterminated_final_line_is_ingested_once_complete(
     assert read_json(ops(repo) / "stream-state.json")["fold"]["eventCount"] == 3
 
 
-def test_torn_only_line_in_an_empty_log(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_torn_only_line_in_an_empty_log(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     repo = make_runtime_repo(tmp_path / "r", events=[]).resolve()
     ev = json.dumps(fresh_events(1)[0], separators=(",", ":")).encode()
     append_raw(repo, LOOP, ev)
@@ -1417,7 +1515,13 @@ def test_file_override_flags(
     for flag, path in flags.items():
         args += [flag, path]
     code, out, _ = rec(
-        capsys, repo, *args, "--degraded-ingest-lag-seconds", "1", "--critical-ingest-lag-seconds", BIG
+        capsys,
+        repo,
+        *args,
+        "--degraded-ingest-lag-seconds",
+        "1",
+        "--critical-ingest-lag-seconds",
+        BIG,
     )
     assert code == 0
     for path in flags.values():
@@ -1459,13 +1563,15 @@ def test_a_crash_at_any_write_loses_nothing(
         )
         cursor_before = (ops(repo) / "cursor.json").read_bytes()
         calls = [0]
+        targets.clear()
 
         def guard(fn: Callable[..., None]) -> Callable[..., None]:
-            def wrapped(*args: Any, **kwargs: Any) -> None:
+            def wrapped(path: Path, *args: Any, **kwargs: Any) -> None:
                 calls[0] += 1
+                targets.append(path.name)
                 if calls[0] == crash_at:
                     raise _Crash
-                fn(*args, **kwargs)
+                fn(path, *args, **kwargs)
 
             return wrapped
 
@@ -1477,8 +1583,8 @@ def test_a_crash_at_any_write_loses_nothing(
         except _Crash:
             crashed = True
             # until the cursor write itself, the cursor has not moved
-            cursor_now = (ops(repo) / "cursor.json").read_bytes()
-            assert cursor_now == cursor_before or calls[0] == crash_at
+            if targets[-1] != "cursor.json":
+                assert (ops(repo) / "cursor.json").read_bytes() == cursor_before
         finally:
             monkeypatch.setattr(engine, "write_json", real_write)
             monkeypatch.setattr(engine, "append_lines", real_append)
@@ -1486,8 +1592,13 @@ def test_a_crash_at_any_write_loses_nothing(
         assert final.ok
         return calls[0], crashed, repo
 
+    targets: list[str] = []
     writes, crashed, _ = scenario(tmp_path / "dry", 0)
     assert not crashed and writes >= 5
+    # Q-44: the cursor is the very last write of a pass, after every projection
+    assert targets[-1] == "cursor.json" and targets.count("cursor.json") == 1
+    for name in ("state.json", "health.json", "stream-state.json", "escalations.jsonl"):
+        assert name in targets, name
     for k in range(1, writes + 1):
         _, crashed, repo = scenario(tmp_path / f"crash-{k}", k)
         assert crashed, k
@@ -1540,7 +1651,7 @@ def _scripted_run(root: Path) -> dict[str, bytes]:
     results.append(reconcile(settings_for(repo, "det-3"), clock=at(T0 + 300)))
     append_raw(repo, LOOP, b'ent":"role_end","loop_id":"demo-loop","run_id":"run-123"}\n')
     results.append(reconcile(settings_for(repo, "det-4"), clock=at(T0 + 301)))
-    shutil.rmtree(loop_dir(repo) / "..")  # the runtime disappears: a failed pass
+    shutil.rmtree(repo / ".superloop" / "loops")  # the runtime disappears: a failed pass
     results.append(reconcile(settings_for(repo, "det-5"), clock=at(T0 + 302)))
     assert [r.ok for r in results] == [True, True, True, True, False]
     return {rel: (ops(repo) / rel).read_bytes() for rel in PROJECTIONS}
@@ -1657,5 +1768,7 @@ def test_console_script_argument_errors(tmp_path: Path) -> None:
     assert tree(tmp_path) == before
     proc = _run("reconcile", "--repo", repo, "--loop", LOOP, "--alerts-enabled", "maybe")
     assert (proc.returncode, proc.stderr) == (1, "error: --alerts-enabled must be true or false\n")
-    proc = _run("reconcile", "--repo", repo, "--loop", LOOP, env={"OPS_MANAGER_ALERTS_ENABLED": "yes"})
+    proc = _run(
+        "reconcile", "--repo", repo, "--loop", LOOP, env={"OPS_MANAGER_ALERTS_ENABLED": "yes"}
+    )
     assert proc.returncode == 1 and "OPS_MANAGER_ALERTS_ENABLED" in proc.stderr

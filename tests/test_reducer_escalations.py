@@ -308,6 +308,7 @@ FLAGS_ACTIVE = {
     "approvalCompletionConflict": False,
     "cursorRegression": False,
 }
+FLAGS_BOTH = {"activeMismatch": True, "approvalCompletionConflict": False, "cursorRegression": True}
 
 
 def s(any_: bool, flags: dict[str, bool]) -> dict[str, Any]:
@@ -322,6 +323,9 @@ def s(any_: bool, flags: dict[str, bool]) -> dict[str, Any]:
         (None, False, s(True, FLAGS_CURSOR), (True, "divergence_started")),
         ({}, False, s(True, FLAGS_CURSOR), (True, "divergence_started")),
         (FLAGS_CURSOR, True, s(True, FLAGS_ACTIVE), (True, "flags_changed")),
+        (FLAGS_CURSOR, True, s(True, FLAGS_BOTH), (True, "flags_changed")),
+        (FLAGS_BOTH, True, s(True, FLAGS_CURSOR), (False, "flags_cleared")),
+        (None, True, s(True, FLAGS_CURSOR), (True, "flags_changed")),
         (FLAGS_CURSOR, True, s(True, dict(reversed(FLAGS_CURSOR.items()))), (False, "unchanged")),
         (FLAGS_CURSOR, True, s(True, FLAGS_CURSOR), (False, "unchanged")),
         (None, False, {}, (False, "no_divergence")),

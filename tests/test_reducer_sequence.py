@@ -124,23 +124,32 @@ def test_appendix_d_truncation_without_replay_flag() -> None:
     assert dumps_compact(state) == APPENDIX_D_STATE
 
 
-def test_appendix_d_truncation_with_replay_keeps_snapshot_regression() -> None:
-    # the replay restarts event numbering (not drift); the snapshot line count still
-    # dropped 2 -> 1, which is a truncated log whatever the poll did.
+def test_appendix_d_truncation_with_replay_is_not_drift() -> None:
+    # an explicit replay is the operator's reset; neither cross-pass comparison is made
     previous = json.loads(APPENDIX_A_STATE)
     state = evaluate(previous, 1, [1], now=NOW_D, trace="td", replay=True)
-    assert state["violations"] == ["snapshot_sequence_regression"]
-    assert state["driftActive"] is True
+    assert state["violations"] == []
+    assert state["driftActive"] is False
+    assert state["status"] == "ok"
     assert state["snapshot"] == {
         "previous": 2,
         "current": 1,
-        "monotonic": False,
-        "regressed": True,
+        "monotonic": True,
+        "regressed": False,
         "missing": False,
     }
     assert state["events"]["monotonicAcrossBatches"] is True
     assert state["events"]["regressed"] is False
     assert state["events"]["previousLast"] == 2
+
+
+def test_replay_still_reports_problems_inside_the_batch() -> None:
+    state = evaluate(json.loads(APPENDIX_A_STATE), None, [2, 1, None], replay=True)
+    assert state["violations"] == [
+        "event_sequence_missing",
+        "event_sequence_non_monotonic",
+        "snapshot_sequence_missing",
+    ]
 
 
 def test_replay_of_unchanged_log_is_not_drift() -> None:
@@ -296,6 +305,7 @@ def test_property_total_and_deterministic(
     assert a["driftActive"] is bool(a["violations"])
     if replay:
         assert "event_sequence_regression" not in a["violations"]
+        assert "snapshot_sequence_regression" not in a["violations"]
     t = a["transition"]
     assert not (t["transitionedToDrift"] and t["recoveredFromDrift"])
     sequence_telemetry_row(a, 0)

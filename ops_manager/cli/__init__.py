@@ -36,6 +36,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "One observe pass: ingest, project, health, escalations.",
     ),
     "status": ("ops_manager.cli.status", "Operator status for one loop."),
+    "control": (
+        "ops_manager.cli.control",
+        "Execute cancel / approve / reject and confirm it took effect.",
+    ),
+    "confirm-intent": (
+        "ops_manager.cli.confirm_intent",
+        "Wait for runtime evidence that an intent took effect.",
+    ),
+    "sprite-service": (
+        "ops_manager.cli.sprite_service",
+        "Serve snapshot, events and control over HTTP inside a sprite.",
+    ),
+    "service-client": (
+        "ops_manager.cli.service_client",
+        "Call a sprite service endpoint with auth and retries.",
+    ),
     "demo": (
         "ops_manager.cli.demo",
         "Build a realistic example runtime repo, reconcile it, show status.",

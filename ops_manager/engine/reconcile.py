@@ -4,16 +4,17 @@ The pass is a sandwich. The shell reads everything it needs (previous projection
 runtime through a transport), the pure reducers compute every new projection and every
 record to append, and the shell writes them in an order that keeps a crash harmless:
 
-1. projections (``state.json``, ``health.json``, ``heartbeat.json``, ``sequence-state.json``,
+1. appended records (heartbeat / sequence telemetry, escalations, the reconcile row);
+2. projections (``state.json``, ``health.json``, ``heartbeat.json``, ``sequence-state.json``,
    ``transport-health.json``, ``stream-state.json``), each atomically;
-2. appended records (heartbeat / sequence telemetry, escalations, the reconcile row);
 3. ``cursor.json`` last, so the contract's cursor is committed only after the projections
    that consumed the events are saved (DECISIONS Q-44).
 
 ``stream-state.json`` records the verified byte position the projections reflect; a pass
 resumes from it. A crash before step 3 therefore neither loses nor double-folds events
-(the fold skips lines it has already seen), and records appended in step 2 can at worst be
-duplicated, never lost.
+(the fold skips lines it has already seen). Records go first because the projections are
+what the next pass compares against to decide whether to escalate: a crash after step 1
+makes the next pass append them again (at worst duplicated), never lose them.
 
 The whole pass runs under the loop's lock: two reconciles of one loop serialize.
 """
@@ -29,6 +30,7 @@ import attrs
 from ops_manager._jsonfmt import alt, as_nonneg_int, strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.engine._files import last_jsonl_object
+from ops_manager.errors import OpsError
 from ops_manager.reducers.escalations import (
     divergence_escalation,
     divergence_escalation_decision,
@@ -147,6 +149,10 @@ def reconcile(
     :class:`~ops_manager.errors.OpsError` only for configuration errors; an unreachable or
     broken runtime is a *failed pass* (recorded, exit 1), not an exception.
     """
+    if not settings.repo.is_dir():
+        # the CLI resolves --repo first; a library caller gets the same guard, so a
+        # mistyped path never makes us create a .superloop/ tree somewhere else
+        raise OpsError(f"repo directory not found: {settings.repo}")
     paths = LoopPaths.for_loop(settings.repo, settings.loop_id)
     transport = get_transport(settings.transport, settings.transport_config)
     files = ReconcileFiles.resolve(paths, settings)
@@ -199,7 +205,9 @@ class _Pass:
         self.clock = clock
 
     # -- reading ---------------------------------------------------------------------------
-    def _start_position(self, stream_state: dict[str, Any], cursor: dict[str, Any]) -> StreamPosition:
+    def _start_position(
+        self, stream_state: dict[str, Any], cursor: dict[str, Any]
+    ) -> StreamPosition:
         if self.s.from_start:
             return StreamPosition()
         stored = StreamPosition.from_json(stream_state.get("position"))
@@ -341,7 +349,10 @@ class _Pass:
             merged = dict(prev_state)
             merged["health"] = health
             trace = prev_state.get("trace")
-            merged["trace"] = {**(trace if isinstance(trace, dict) else {}), "reconcileTraceId": s.trace_id}
+            merged["trace"] = {
+                **(trace if isinstance(trace, dict) else {}),
+                "reconcileTraceId": s.trace_id,
+            }
         else:
             merged = None
 
@@ -383,7 +394,14 @@ class _Pass:
             )
         )
 
-        # -- writing: projections, then records, then the cursor ---------------------------
+        # -- writing: records, then projections, then the position and the cursor ---------
+        # Records first: the projections written next (health.json, state.json,
+        # sequence-state.json) are the "previous" values the next pass compares against to
+        # decide whether to escalate, so saving one before its escalation row is appended
+        # would let a crash in between lose that escalation for good. In this order a crash
+        # can only make the next pass append a record again.
+        for path, group in _group_by_path(records):
+            append_lines(path, group)
         if merged is not None:
             write_json(files.state, merged)
         write_json(files.health, health)
@@ -393,12 +411,16 @@ class _Pass:
             write_json(files.sequence_state, sequence)
         write_json(files.transport_health, transport_health)
         if ok and extent is not None:
-            write_json(files.stream_state, self._stream_state(extent.position, extent.total_lines,
-                                                               extent.torn_tail_bytes, new_fold, now))
-        for path, group in _group_by_path(records):
-            append_lines(path, group)
+            write_json(
+                files.stream_state,
+                self._stream_state(
+                    extent.position, extent.total_lines, extent.torn_tail_bytes, new_fold, now
+                ),
+            )
         if ok and extent is not None:
-            write_json(files.cursor, self._cursor(extent.position, extent.total_lines, now), pretty=True)
+            write_json(
+                files.cursor, self._cursor(extent.position, extent.total_lines, now), pretty=True
+            )
 
         if ok:
             assert merged is not None
@@ -615,4 +637,3 @@ __all__ = [
     "ReconcileSettings",
     "reconcile",
 ]
-

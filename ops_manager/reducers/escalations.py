@@ -200,22 +200,38 @@ def health_escalation_decision(
     return (False, "unchanged")
 
 
+def _raised(flags: object) -> frozenset[str]:
+    """The names of the flags that are ``true``."""
+    if not isinstance(flags, dict):
+        return frozenset()
+    return frozenset(name for name, value in flags.items() if value is True)
+
+
 def divergence_escalation_decision(
     prev_flags: dict[str, Any] | None, prev_any: bool, state: dict[str, Any]
 ) -> Decision:
     """Whether to append a divergence escalation (DECISIONS Q-18: edge-triggered).
 
     ``prev_flags``/``prev_any`` are the previous state's ``divergence.flags`` / ``.any``.
-    First matching rule wins: ``no_divergence`` -> ``divergence_started`` (was not
-    diverged before) -> ``flags_changed`` -> ``unchanged``. Upstream appended a row on
-    every pass while divergence persisted.
+    First matching rule wins:
+
+    - ``no_divergence``: nothing diverges now -> no row;
+    - ``divergence_started``: the previous state did not diverge -> row;
+    - ``flags_changed``: a flag is raised that was not raised before -> row;
+    - ``flags_cleared``: some flags cleared, none newly raised -> no row. ``activeMismatch``
+      only looks at the last event of the pass, so it clears on every pass that ingests no
+      events; paging on that would re-page the same problem;
+    - ``unchanged`` -> no row.
+
+    Upstream appended a row on every pass while divergence persisted.
     """
     now_any = _get(state, "divergence", "any") is True
-    flags = _get(state, "divergence", "flags")
+    raised, before = _raised(_get(state, "divergence", "flags")), _raised(prev_flags)
     rules: tuple[tuple[Callable[[], bool], Decision], ...] = (
         (lambda: not now_any, (False, "no_divergence")),
         (lambda: prev_any is not True, (True, "divergence_started")),
-        (lambda: flags != prev_flags, (True, "flags_changed")),
+        (lambda: bool(raised - before), (True, "flags_changed")),
+        (lambda: raised != before, (False, "flags_cleared")),
     )
     for applies, decision in rules:
         if applies():

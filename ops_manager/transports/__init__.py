@@ -93,10 +93,61 @@ class Observation(Protocol):
     def extent(self) -> ReadExtent: ...
 
 
+CONTROL_INTENTS = ("cancel", "approve", "reject")
+
+
+@attrs.frozen
+class ControlRequest:
+    """An operator's intent, as a transport receives it (``loop.md`` §3.10)."""
+
+    paths: LoopPaths
+    intent: str
+    by: str
+    note: str | None
+    trace_id: str
+    idempotency_key: str
+    confirm: bool = True
+    timeout_seconds: int = 30
+    interval_seconds: int = 2
+
+
+@attrs.frozen
+class ControlExecution:
+    """What executing (and, unless skipped, confirming) an intent produced.
+
+    The engine turns this into the ``intents.jsonl`` entry, the ``control.jsonl`` row and
+    the ``control-invocations.jsonl`` audit record; the transport only reports facts.
+    """
+
+    #: confirmed | executed_unconfirmed | ambiguous | failed_command (| executed, service echo)
+    status: str
+    #: the command line (local) or ``POST <url>/ops/control`` (service)
+    command: str
+    exit_code: int
+    confirm_exit_code: int
+    confirmed: bool
+    #: succeeded | failed_command
+    execution_status: str
+    #: confirmed | ambiguous | skipped | not_attempted | attempted_unknown
+    confirmation_status: str
+    confirmation_attempted: bool
+    command_output: str | None = None
+    #: the confirm-intent outcome object, when confirmation ran
+    confirm: dict[str, Any] | None = None
+    #: the service answered from its idempotency store
+    replayed: bool = False
+
+
 class Transport(Protocol):
     """What a transport plugin's factory returns."""
 
     name: str
+
+    def control(self, request: ControlRequest) -> ControlExecution:
+        """Execute an intent against the runtime and (unless ``request.confirm`` is false)
+        confirm it from fresh runtime evidence. Never raises for runtime failures: a failed
+        command is ``status="failed_command"``."""
+        ...
 
     def observe(self, request: ObserveRequest) -> Observation:
         """Read the runtime view now and stream the events after ``request.start``.
@@ -110,8 +161,9 @@ class Transport(Protocol):
 TransportFactory = Callable[[TransportConfig], Transport]
 
 
-def available_transports() -> dict[str, TransportFactory]:
-    """Every registered transport, by name (built-ins and installed plugins)."""
+def available_transports(*, builtin_only: bool = False) -> dict[str, TransportFactory]:
+    """Every registered transport, by name (built-ins, plus installed plugins unless
+    ``builtin_only``)."""
     from ops_manager.plugins import get_plugin_manager
 
     found: dict[str, TransportFactory] = {}
@@ -121,20 +173,27 @@ def available_transports() -> dict[str, TransportFactory]:
             raise OpsError(f"transport '{name}' is registered twice")
         found[name] = factory
 
-    get_plugin_manager().hook.opsmgr_register_transports(register=register)
+    pm = get_plugin_manager(load_entry_points=not builtin_only)
+    pm.hook.opsmgr_register_transports(register=register)
     return found
 
 
 def get_transport(name: str, config: TransportConfig) -> Transport:
-    """Build the transport ``name`` or fail with a message naming what is missing."""
-    factories = available_transports()
-    factory = factories.get(name)
+    """Build the transport ``name`` or fail with a message naming what is missing.
+
+    Built-in names resolve without scanning installed distributions (a cost every CLI call
+    would pay); any other name loads the ``ops_manager`` entry points first.
+    """
+    factory = available_transports(builtin_only=True).get(name)
     if factory is None:
-        known = ", ".join(sorted(factories)) or "none"
-        raise OpsError(
-            f"transport '{name}' is not available (no installed plugin provides it; "
-            f"available: {known})"
-        )
+        factories = available_transports()
+        factory = factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted(factories)) or "none"
+            raise OpsError(
+                f"transport '{name}' is not available (no installed plugin provides it; "
+                f"available: {known})"
+            )
     return factory(config)
 
 

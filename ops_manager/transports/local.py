@@ -24,6 +24,8 @@ from ops_manager.runtime import (
 )
 from ops_manager.store import LoopPaths
 from ops_manager.transports import (
+    ControlExecution,
+    ControlRequest,
     EventTuple,
     IngestFailure,
     ObserveRequest,
@@ -98,6 +100,12 @@ class LocalTransport:
 
     def __init__(self, config: TransportConfig) -> None:
         self.config = config
+
+    def control(self, request: ControlRequest) -> ControlExecution:
+        """Run the Superloop CLI for the intent, then confirm it from a fresh snapshot."""
+        from ops_manager.transports.local_control import execute_local_control
+
+        return execute_local_control(request, self.config)
 
     def observe(self, request: ObserveRequest) -> _LocalObservation:
         """Read the runtime files now; stream the events after ``request.start``."""

@@ -1,0 +1,297 @@
+"""Calling a sprite service over HTTP: auth headers, bounded timeouts, retries (``loop.md`` §3.11).
+
+One function, :func:`call_service`, used by the ``service-client`` command and by the
+``sprite_service`` transport. ``requests`` is imported inside it, so importing this module
+costs nothing for commands that never talk to a service.
+
+Retry policy (DECISIONS Q-16/Q-28, which changes upstream here):
+
+- transient failures are retried up to ``retry_attempts`` tries in total, sleeping
+  ``backoff × attempt`` seconds between tries (``attempt`` is 1-based), or longer when the
+  service sent a numeric ``Retry-After`` (honoured up to :data:`RETRY_AFTER_CAP` seconds);
+- transient = connection refused / reset / timed out (reported as code ``000``) and HTTP
+  408, 409, 425, 429, 500, 502, 503, 504. Unlike upstream, connection failures ARE retried;
+- every try of one call sends the same bytes, so a control POST carries the same
+  ``idempotencyKey`` each time and the service answers a retry from its idempotency store;
+- a POST that carries no idempotency key is not safe to repeat once the service may have
+  acted on it: it is retried only when it certainly was not processed (the connection was
+  never established, or 408/425/429/503);
+- 401 is an authentication failure and is never retried; other 4xx are not retried.
+
+The read timeout (``max_time_seconds``, default 45 s) is deliberately longer than the
+service's confirmation timeout (30 s), so an ambiguous control outcome arrives as the
+service's answer instead of a client timeout (Q-16). The token is sent in headers only and
+never appears in a message this module builds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ops_manager.errors import OpsError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+#: HTTP codes worth another try (the service may answer differently a moment later)
+TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: transient codes that say the request was not processed (safe to repeat for any POST)
+NOT_PROCESSED_CODES = frozenset({408, 425, 429, 503})
+#: the longest ``Retry-After`` we honour, in seconds
+RETRY_AFTER_CAP = 30
+#: default read timeout: longer than the service's 30 s confirmation timeout (Q-16)
+DEFAULT_MAX_TIME_SECONDS = 45
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+#: lines of the response body quoted in an error message
+BODY_TAIL_LINES = 40
+#: the code reported when no HTTP response arrived (connection failure, timeout)
+NO_RESPONSE = "000"
+
+
+@attrs.frozen
+class ServiceRequest:
+    """One logical call to a sprite service (all tries share it)."""
+
+    method: str
+    base_url: str
+    path: str
+    token: str | None = attrs.field(default=None, repr=False)
+    trace_id: str | None = None
+    body: bytes | None = None
+    retry_attempts: int = 3
+    retry_backoff_seconds: float = 1
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    max_time_seconds: float = DEFAULT_MAX_TIME_SECONDS
+
+    @property
+    def url(self) -> str:
+        """Base URL with one trailing ``/`` removed, plus the path verbatim (no encoding)."""
+        return service_url(self.base_url, self.path)
+
+
+@attrs.frozen
+class ServiceResponse:
+    """A 2xx answer."""
+
+    status: int
+    body: bytes
+    attempts: int
+
+    def json(self) -> Any:
+        """The body parsed as JSON (raises :class:`ValueError` when it is not JSON)."""
+        return json.loads(self.body.decode("utf-8"))
+
+
+class ServiceRequestError(OpsError):
+    """The call failed for good (after any retries).
+
+    ``code`` is the last HTTP status as a 3-digit string, or ``"000"`` when no response
+    arrived. ``body`` is the last response body (empty for ``000``). The message is
+    ``service request failed (method=<M> url=<U> code=<C>): <body tail>``, or
+    ``service authentication failed (...)`` for a 401.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        url: str,
+        code: str,
+        body: bytes,
+        detail: str,
+        attempts: int,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.code = code
+        self.body = body
+        self.detail = detail
+        self.attempts = attempts
+        what = "service authentication failed" if code == "401" else "service request failed"
+        super().__init__(f"{what} (method={method} url={url} code={code}): {detail}")
+
+    @property
+    def status(self) -> int | None:
+        """The last HTTP status, or ``None`` when no response arrived."""
+        return None if self.code == NO_RESPONSE else int(self.code)
+
+    @property
+    def auth_failed(self) -> bool:
+        """True for a 401 (wrong or missing token)."""
+        return self.code == "401"
+
+    def json_body(self) -> Any:
+        """The last response body as JSON, or ``None`` when it is absent or not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+def service_url(base_url: str, path: str) -> str:
+    """``base_url`` with one trailing ``/`` removed, followed by ``path`` verbatim."""
+    return (base_url[:-1] if base_url.endswith("/") else base_url) + path
+
+
+def request_headers(method: str, token: str | None, trace_id: str | None) -> dict[str, str]:
+    """The headers of §3.11: Accept, both token headers, the trace id, Content-Type for POST."""
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+        headers["X-Ops-Token"] = token
+    if trace_id:
+        headers["X-Trace-Id"] = trace_id
+    if method == "POST":
+        headers["Content-Type"] = "application/json"
+    return headers
+
+
+def body_tail(body: bytes, lines: int = BODY_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a response body as text (CR removed, undecodable bytes replaced)."""
+    text = body.decode("utf-8", "replace").replace("\r", "")
+    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+
+
+def _carries_idempotency_key(body: bytes | None) -> bool:
+    if not body:
+        return False
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    key = value.get("idempotencyKey") if isinstance(value, dict) else None
+    return isinstance(key, str) and key != ""
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None  # an HTTP-date: not worth parsing; the backoff applies
+    if seconds != seconds or seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CAP)
+
+
+def _describe(exc: Exception, request: ServiceRequest) -> tuple[str, bool]:
+    """A short operator-facing text for a connection-level failure, and whether the request
+    certainly never reached the service (connect phase)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"connection timed out after {request.connect_timeout_seconds:g}s", True
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no response within {request.max_time_seconds:g}s", False
+    text = str(exc)
+    lowered = text.lower()
+    if "refused" in lowered:
+        return "connection refused", True
+    if "reset" in lowered or "aborted" in lowered or "remotedisconnected" in lowered:
+        return "connection reset by peer", False
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "host name could not be resolved", True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"connection failed: {text[-200:]}", False
+    return f"{type(exc).__name__}: {text[-200:]}", False
+
+
+def call_service(
+    request: ServiceRequest,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    session: requests.Session | None = None,
+) -> ServiceResponse:
+    """Send ``request`` with retries; return the first 2xx answer or raise.
+
+    Raises :class:`ServiceRequestError` when every try failed (or a non-transient status
+    came back), and :class:`~ops_manager.errors.OpsError` for an invalid request (method not
+    GET/POST, retry attempts < 1). ``sleep`` and ``session`` are injectable for tests.
+    """
+    import requests
+
+    method = request.method
+    if method not in ("GET", "POST"):
+        raise OpsError("--method must be GET or POST")
+    if request.retry_attempts < 1:
+        raise OpsError("--retry-attempts must be an integer >= 1")
+    url = request.url
+    headers = request_headers(method, request.token, request.trace_id)
+    repeatable = method == "GET" or _carries_idempotency_key(request.body)
+    timeout = (request.connect_timeout_seconds, request.max_time_seconds)
+    http = session if session is not None else requests.Session()
+    try:
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=request.body if method == "POST" else None,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+                body = response.content
+                status = response.status_code
+            except requests.exceptions.RequestException as exc:
+                detail, not_sent = _describe(exc, request)
+                failure = ServiceRequestError(
+                    method=method,
+                    url=url,
+                    code=NO_RESPONSE,
+                    body=b"",
+                    detail=detail,
+                    attempts=attempt,
+                )
+                retryable = repeatable or not_sent
+            else:
+                if 200 <= status < 300:
+                    return ServiceResponse(status=status, body=body, attempts=attempt)
+                failure = ServiceRequestError(
+                    method=method,
+                    url=url,
+                    code=f"{status:03d}",
+                    body=body,
+                    detail=body_tail(body),
+                    attempts=attempt,
+                )
+                retryable = status in TRANSIENT_CODES and (
+                    repeatable or status in NOT_PROCESSED_CODES
+                )
+                retry_after = _retry_after(response.headers)
+            if not retryable or attempt >= request.retry_attempts:
+                raise failure
+            delay = float(request.retry_backoff_seconds) * attempt
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if delay > 0:
+                sleep(delay)
+    finally:
+        if session is None:
+            http.close()
+
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_TIME_SECONDS",
+    "NO_RESPONSE",
+    "RETRY_AFTER_CAP",
+    "TRANSIENT_CODES",
+    "ServiceRequest",
+    "ServiceRequestError",
+    "ServiceResponse",
+    "body_tail",
+    "call_service",
+    "request_headers",
+    "service_url",
+]
