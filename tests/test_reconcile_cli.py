@@ -1265,6 +1265,60 @@ def test_upstream_cursor_beyond_the_log_fails(
     assert "exceeds available events" in err
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON in cursor file: {p}"),
+        ("[1]", "invalid JSON in cursor file: {p}"),
+        ('{"eventLineOffset": "x"}', "invalid cursor offset in {p}"),
+        ('{"eventLineOffset": -1}', "invalid cursor offset in {p}"),
+        ('{"eventLineOffset": 1.5}', "invalid cursor offset in {p}"),
+    ],
+)
+def test_unreadable_upstream_cursor_fails_instead_of_rereading(
+    capsys: pytest.CaptureFixture[str], repo: Path, content: str, message: str
+) -> None:
+    """Without our own stream position, a cursor we cannot read is not taken as "line 0"
+    (that would silently re-ingest the whole log): the pass fails like the upstream poll."""
+    cursor = ops(repo) / "cursor.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text(content, encoding="utf-8")
+    code, _, _ = rec(capsys, repo, *QUIET_INGEST)
+    assert code == 1
+    row = rows(repo)[-1]
+    assert row["failureCode"] == "events_unavailable"
+    assert row["failureMessage"] == "error: " + message.format(p=cursor)
+    assert cursor.read_text(encoding="utf-8") == content
+    # an explicit replay is the way out
+    assert rec(capsys, repo, "--from-start", *QUIET_INGEST)[0] == 0
+    assert rows(repo)[-1]["eventsIngested"] == 2
+    assert read_json(cursor)["eventLineOffset"] == 2
+
+
+@pytest.mark.parametrize("content", ['{"eventLineOffset": null}', "{}", '{"eventLineOffset": 0}'])
+def test_cursor_without_offset_starts_at_zero(
+    capsys: pytest.CaptureFixture[str], repo: Path, content: str
+) -> None:
+    cursor = ops(repo) / "cursor.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text(content, encoding="utf-8")
+    assert rec(capsys, repo, *QUIET_INGEST)[0] == 0
+    assert rows(repo)[-1]["eventsIngested"] == 2
+
+
+def test_damaged_cursor_is_repaired_from_our_own_position(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    """stream-state.json holds the verified position: a damaged cursor.json is rewritten."""
+    assert rec(capsys, repo, *QUIET_INGEST)[0] == 0
+    (ops(repo) / "cursor.json").write_text("garbage", encoding="utf-8")
+    append_events(repo, LOOP, more_events(1))
+    assert rec(capsys, repo, *QUIET_INGEST)[0] == 0
+    row = rows(repo)[-1]
+    assert (row["cursorOffsetBefore"], row["eventsIngested"], row["cursorOffsetAfter"]) == (0, 1, 3)
+    assert read_json(ops(repo) / "cursor.json")["eventLineOffset"] == 3
+
+
 def test_upstream_cursor_is_honoured(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
     """An upstream cursor (line offset, no fingerprint) resumes after that line."""
     ops(repo).mkdir(parents=True)

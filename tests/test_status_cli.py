@@ -288,6 +288,7 @@ def test_status_after_a_reconcile(capsys: pytest.CaptureFixture[str], reconciled
     assert list(vis) == ["sequence", "trace"]
     assert vis["sequence"] == {
         "status": "ok",
+        "driftActive": False,
         "violations": [],
         "snapshotCurrent": 2,
         "eventsLast": 2,
@@ -412,9 +413,9 @@ def test_full_key_order_and_sources(capsys: pytest.CaptureFixture[str], reconcil
         "executionStatus": "succeeded",
         "confirmationStatus": "confirmed",
         "outcomeStatus": "confirmed",
+        "replayed": False,
         "traceId": "trace-1",
     }
-    assert "replayed" not in audit  # item 107 (Q-7): false is dropped
     assert st["control"] == {
         "lastIntent": "cancel",
         "lastStatus": "confirmed",
@@ -454,14 +455,14 @@ def test_full_key_order_and_sources(capsys: pytest.CaptureFixture[str], reconcil
     assert "drift" not in status(capsys, reconciled)
 
 
-def test_sequence_drift_active_shown_only_when_true(
+def test_sequence_drift_active_is_a_real_boolean(
     capsys: pytest.CaptureFixture[str], reconciled: Path
 ) -> None:
-    """Item 107 (Q-7 kept) and item 60's visibility: ``driftActive`` only when true."""
+    """Item 60's visibility; item 107 changed by DECISIONS: ``false`` is shown as ``false``."""
     path = ops(reconciled) / "sequence-state.json"
     seq = json.loads(path.read_text(encoding="utf-8"))
     assert seq["driftActive"] is False
-    assert "driftActive" not in status(capsys, reconciled)["visibility"]["sequence"]
+    assert status(capsys, reconciled)["visibility"]["sequence"]["driftActive"] is False
     seq.update(
         status="ordering_drift_detected",
         reasonCode="ordering_drift_detected",
@@ -479,7 +480,7 @@ def test_sequence_drift_active_shown_only_when_true(
     assert "sharedTraceId" not in vis["trace"]  # two distinct trace ids now
 
 
-def test_invocation_replayed_shown_only_when_true(
+def test_invocation_replayed_is_a_real_boolean(
     capsys: pytest.CaptureFixture[str], reconciled: Path
 ) -> None:
     append_jsonl(

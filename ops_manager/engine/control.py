@@ -247,9 +247,7 @@ def run_control(
 
     started = clock()
     key = settings.idempotency_key or default_idempotency_key(settings.intent, started)
-    trace_id = (
-        settings.trace_id or os.environ.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
-    )
+    trace_id = settings.trace_id or os.environ.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
     by = settings.by or os.environ.get("USER") or "unknown"
     note = nonempty_str(settings.note)
     request = ControlRequest(
@@ -273,8 +271,10 @@ def run_control(
         execution = _execute(transport, request, timing)
     else:
         store = _IdempotencyStore(paths)
-        execution = store.reserve(key, settings.intent, trace_id, clock)
-        if execution is None:
+        answer = store.reserve(key, settings.intent, trace_id, clock)
+        if answer is not None:
+            execution = answer
+        else:
             try:
                 execution = _execute(transport, request, timing)
             except BaseException:

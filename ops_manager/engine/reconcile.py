@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, strip_nulls
+from ops_manager._jsonfmt import alt, as_nonneg_int, loads_object, strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.engine._files import last_jsonl_object
 from ops_manager.errors import OpsError
@@ -217,7 +217,7 @@ class _Pass:
         if from_cursor is not None:
             return from_cursor
         # an upstream cursor: a line offset only; the transport finds its byte offset
-        return StreamPosition(line_offset=as_nonneg_int(cursor.get("eventLineOffset")) or 0)
+        return StreamPosition(line_offset=_cursor_line_offset(self.files.cursor, cursor))
 
     def run(self) -> ReconcileResult:
         s, files = self.s, self.files
@@ -611,6 +611,32 @@ def _snapshot_view(view: RuntimeView, loop_id: str, total_lines: int) -> Snapsho
         last_event_at=_str_or_none(last.get("timestamp") if last else None),
         event_line_count=total_lines,
     )
+
+
+def _cursor_line_offset(path: Path, cursor: dict[str, Any]) -> int:
+    """The line offset of a cursor without a stored position (e.g. written upstream).
+
+    Like the upstream poll (``loop.md`` §3.2 step 3), a cursor file that exists but cannot
+    be read fails the pass (``events_unavailable``) instead of silently starting over from
+    line 1: ``invalid JSON in cursor file: <path>`` / ``invalid cursor offset in <path>``.
+    A missing file, or a missing/null ``eventLineOffset``, is offset 0.
+    """
+    if not cursor:
+        if not path.exists():
+            return 0
+        try:
+            parsed = loads_object(path.read_bytes())
+        except OSError:
+            parsed = None
+        if parsed is None:
+            raise IngestFailure("events_unavailable", f"error: invalid JSON in cursor file: {path}")
+    raw = alt(cursor.get("eventLineOffset"))
+    if raw is None:
+        return 0
+    offset = as_nonneg_int(raw)
+    if offset is None:
+        raise IngestFailure("events_unavailable", f"error: invalid cursor offset in {path}")
+    return offset
 
 
 def _str_or_none(value: object) -> str | None:

@@ -5,16 +5,13 @@ Pure: a snapshot-shaped dict goes in, an :class:`Observation`, a named reason an
 
 The decision table (reason when confirmed, else ``None``):
 
-==========  ====================================================================  ======================
-intent      evidence                                                              reason
-==========  ====================================================================  ======================
-``cancel``  runtime state not active **and** run status is not ``running``         ``inactive_not_running``
-``approve`` summary ``completion_ok`` **or** status ``complete`` **or** last event  ``completion_observed``
-            ``loop_complete``
-``reject``  approval status ``rejected`` **or** last event ``approval_rejected``    ``rejection_observed``
-            **or** last event ``approval_decision`` while the approval file does
-            not say ``approved``
-==========  ====================================================================  ======================
+- ``cancel`` -> ``inactive_not_running``: runtime state not active **and** run status is
+  not ``running``;
+- ``approve`` -> ``completion_observed``: summary ``completion_ok`` **or** status
+  ``complete`` **or** last event ``loop_complete``;
+- ``reject`` -> ``rejection_observed``: approval status ``rejected`` **or** last event
+  ``approval_rejected`` **or** last event ``approval_decision`` while ``approval.json``
+  does not say ``approved``.
 
 Notes against real runtime trees (``runtime-observed.md``):
 
@@ -94,9 +91,7 @@ class Observation:
         return cls(
             observed_status=_str_or(_get(snapshot, "run", "status"), "unknown"),
             observed_last_event=_str_or(_get(snapshot, "health", "lastEventName"), ""),
-            observed_approval_status=_str_or(
-                _get(snapshot, "runtime", "approval", "status"), ""
-            ),
+            observed_approval_status=_str_or(_get(snapshot, "runtime", "approval", "status"), ""),
             observed_active=_get(snapshot, "runtime", "superloopState", "active") is True,
             completion_ok=_get(snapshot, "run", "summary", "completion_ok") is True,
         )

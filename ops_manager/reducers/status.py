@@ -53,6 +53,14 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
+def _first_bool(*values: Any) -> bool | None:
+    """The first value that is a real boolean (``false`` counts), else ``None``."""
+    for value in values:
+        if isinstance(value, bool):
+            return value
+    return None
+
+
 def build_status(inp: StatusInputs) -> JSON:
     """The status object, top-level nulls stripped, in the contract's key order."""
     state = inp.state or {}
@@ -148,7 +156,7 @@ def _sequence(inp: StatusInputs) -> JSON | None:
         {
             "status": alt(_get(seq, "status"), _get(row, "status")),
             "reasonCode": alt(_get(seq, "reasonCode"), _get(row, "reasonCode")),
-            "driftActive": alt(_get(seq, "driftActive"), _get(row, "driftActive")),
+            "driftActive": _first_bool(_get(seq, "driftActive"), _get(row, "driftActive")),
             "violations": violations,
             "snapshotCurrent": alt(
                 _get(seq, "snapshot", "current"), _get(row, "snapshot", "current")
@@ -174,7 +182,7 @@ def _invocation(inp: StatusInputs) -> JSON | None:
             "executionStatus": alt(_get(row, "execution", "status")),
             "confirmationStatus": alt(_get(row, "confirmation", "status")),
             "outcomeStatus": alt(_get(row, "outcome", "status")),
-            "replayed": alt(_get(row, "execution", "replayed")),
+            "replayed": _first_bool(_get(row, "execution", "replayed")),
             "traceId": alt(row.get("traceId")),
         }
     )

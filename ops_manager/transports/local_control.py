@@ -44,7 +44,8 @@ def build_argv(bin_path: str, request: ControlRequest) -> list[str]:
     repo = str(request.paths.repo)
     if request.intent == "cancel":
         return [bin_path, "cancel", "--repo", repo]
-    argv = [bin_path, "approve", "--repo", repo, "--loop", request.paths.loop_id, "--by", request.by]
+    argv = [bin_path, "approve", "--repo", repo, "--loop", request.paths.loop_id]
+    argv += ["--by", request.by]
     if request.intent == "reject":
         argv.append("--reject")
     if request.note:
