@@ -7,7 +7,7 @@ costs nothing for commands that never talk to a service.
 Retry policy (DECISIONS Q-16/Q-28, which changes upstream here):
 
 - transient failures are retried up to ``retry_attempts`` tries in total, sleeping
-  ``backoff × attempt`` seconds between tries (``attempt`` is 1-based), or longer when the
+  ``backoff * attempt`` seconds between tries (``attempt`` is 1-based), or longer when the
   service sent a numeric ``Retry-After`` (honoured up to :data:`RETRY_AFTER_CAP` seconds);
 - transient = connection refused / reset / timed out (reported as code ``000``) and HTTP
   408, 409, 425, 429, 500, 502, 503, 504. Unlike upstream, connection failures ARE retried;
@@ -152,7 +152,7 @@ def request_headers(method: str, token: str | None, trace_id: str | None) -> dic
 
 
 def body_tail(body: bytes, lines: int = BODY_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a response body as text (CR removed, undecodable bytes replaced)."""
+    """The last ``lines`` lines of a body as text (CR removed, bad bytes replaced)."""
     text = body.decode("utf-8", "replace").replace("\r", "")
     return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 

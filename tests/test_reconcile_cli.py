@@ -1198,7 +1198,7 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     assert vis["heartbeat"]["freshnessStatus"] == "degraded"
     assert vis["heartbeat"]["reasonCode"] == "runtime_heartbeat_stale"
     assert vis["sequence"]["status"] == "ok"
-    assert "driftActive" not in vis["sequence"]
+    assert vis["sequence"]["driftActive"] is False  # a real boolean (DECISIONS)
     assert vis["sequence"]["traceId"] == "trace-seq-drift-1"
     for key in ("reconcileTraceId", "heartbeatTraceId", "sequenceTraceId", "sharedTraceId"):
         assert vis["trace"][key] == "trace-seq-drift-1", key

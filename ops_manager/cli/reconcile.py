@@ -34,8 +34,12 @@ def configure(p: CommandParser) -> None:
     p.add_argument("--loop", metavar="ID", help="loop id (required)")
     p.add_argument("--transport", metavar="NAME", help="local (default) or sprite_service")
     p.add_argument("--service-base-url", metavar="URL", help="sprite service base URL")
-    p.add_argument("--service-token", metavar="TOKEN", help="service token (else $OPS_MANAGER_SERVICE_TOKEN)")
-    p.add_argument("--trace-id", metavar="ID", help="trace id (else $OPS_MANAGER_TRACE_ID, else generated)")
+    p.add_argument(
+        "--service-token", metavar="TOKEN", help="service token (else $OPS_MANAGER_SERVICE_TOKEN)"
+    )
+    p.add_argument(
+        "--trace-id", metavar="ID", help="trace id (else $OPS_MANAGER_TRACE_ID, else generated)"
+    )
     p.add_argument("--retry-attempts", metavar="N", help="service retry attempts, >= 1 (default 3)")
     p.add_argument("--retry-backoff-seconds", metavar="N", help="service retry backoff (default 1)")
     p.add_argument("--cursor-file", metavar="PATH", help="default OPS/cursor.json")
@@ -44,7 +48,9 @@ def configure(p: CommandParser) -> None:
     p.add_argument("--from-start", action="store_true", help="replay the event log from line 1")
     p.add_argument("--threshold-profile", metavar="NAME", help="strict | balanced | relaxed | ...")
     p.add_argument("--thresholds-file", metavar="PATH", help="threshold profile catalog")
-    p.add_argument("--drift-min-confidence", metavar="LEVEL", help="low | medium | high (default medium)")
+    p.add_argument(
+        "--drift-min-confidence", metavar="LEVEL", help="low | medium | high (default medium)"
+    )
     p.add_argument("--drift-required-streak", metavar="N", help="default 3")
     p.add_argument("--drift-summary-window", metavar="N", help="default 200")
     p.add_argument("--drift-state-file", metavar="PATH", help="default OPS/profile-drift.json")
@@ -53,8 +59,12 @@ def configure(p: CommandParser) -> None:
     p.add_argument("--sequence-telemetry-file", metavar="PATH", help="default TEL/sequence.jsonl")
     p.add_argument("--alerts-enabled", metavar="BOOL", help="true (default) or false")
     p.add_argument("--alert-config-file", metavar="PATH", help="alert sink config")
-    p.add_argument("--alert-dispatch-state-file", metavar="PATH", help="default OPS/alert-dispatch-state.json")
-    p.add_argument("--alert-dispatch-telemetry-file", metavar="PATH", help="default TEL/alerts.jsonl")
+    p.add_argument(
+        "--alert-dispatch-state-file", metavar="PATH", help="default OPS/alert-dispatch-state.json"
+    )
+    p.add_argument(
+        "--alert-dispatch-telemetry-file", metavar="PATH", help="default TEL/alerts.jsonl"
+    )
     p.add_argument("--heartbeat-state-file", metavar="PATH", help="default OPS/heartbeat.json")
     p.add_argument("--heartbeat-telemetry-file", metavar="PATH", help="default TEL/heartbeat.jsonl")
     for flag in THRESHOLD_FLAGS:
@@ -71,20 +81,24 @@ def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, resolve env and profile, run one pass."""
     from ops_manager.engine.profiles import default_profiles_path, load_catalog
     from ops_manager.engine.reconcile import TRANSPORTS, ReconcileSettings, reconcile
-    from ops_manager.reducers.thresholds import apply_precedence, resolve_profile, validate_thresholds
+    from ops_manager.reducers.thresholds import (
+        apply_precedence,
+        resolve_profile,
+        validate_thresholds,
+    )
     from ops_manager.store import LoopPaths, resolve_repo
     from ops_manager.transports import TransportConfig
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     max_events = nonneg_int(args.max_events, "--max-events must be a non-negative integer", 0)
-    retry_attempts = positive_int(args.retry_attempts, "--retry-attempts must be an integer >= 1", 3)
+    retry_attempts = positive_int(
+        args.retry_attempts, "--retry-attempts must be an integer >= 1", 3
+    )
     retry_backoff = nonneg_int(
         args.retry_backoff_seconds, "--retry-backoff-seconds must be a non-negative integer", 1
     )
-    positive_int(
-        args.drift_required_streak, "--drift-required-streak must be an integer >= 1", 3
-    )
+    positive_int(args.drift_required_streak, "--drift-required-streak must be an integer >= 1", 3)
     positive_int(args.drift_summary_window, "--drift-summary-window must be an integer >= 1", 200)
     choice(args.alerts_enabled, ("true", "false"), "--alerts-enabled must be true or false", "true")
     transport = choice(
@@ -99,9 +113,7 @@ def run(args: argparse.Namespace) -> int:
     token = args.service_token or _env("OPS_MANAGER_SERVICE_TOKEN")
     trace_id = args.trace_id or _env("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
     profile_name = args.threshold_profile or _env("OPS_MANAGER_THRESHOLD_PROFILE")
-    profiles_file = (
-        Path(args.thresholds_file) if args.thresholds_file else default_profiles_path()
-    )
+    profiles_file = Path(args.thresholds_file) if args.thresholds_file else default_profiles_path()
     if args.drift_min_confidence is None:
         choice(
             _env("OPS_MANAGER_DRIFT_MIN_CONFIDENCE"),
@@ -140,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
     explicit: dict[str, int | None] = {}
     for flag in THRESHOLD_FLAGS:
         raw = getattr(args, flag.replace("-", "_"))
-        explicit[flag] = nonneg_int(raw, f"{flag} must be a non-negative integer", 0) if raw is not None else None
+        explicit[flag] = (
+            nonneg_int(raw, f"{flag} must be a non-negative integer", 0)
+            if raw is not None
+            else None
+        )
     thresholds = apply_precedence(
         resolved,
         {
@@ -184,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"warning: {warning}\n")
     sys.stdout.write(dumps(result.output, bool(args.pretty)) + "\n")
     if not result.ok and result.failure_message:
-        sys.stderr.write(f"error: reconcile failed ({result.failure_code}): "
-                         f"{result.failure_message.removeprefix('error: ')}\n")
+        sys.stderr.write(
+            f"error: reconcile failed ({result.failure_code}): "
+            f"{result.failure_message.removeprefix('error: ')}\n"
+        )
     return result.exit_code
 
 

@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         args.confirm_timeout_seconds, "--confirm-timeout-seconds must be a non-negative integer", 30
     )
     confirm_interval = nonneg_int(
-        args.confirm_interval_seconds, "--confirm-interval-seconds must be a non-negative integer", 2
+        args.confirm_interval_seconds,
+        "--confirm-interval-seconds must be a non-negative integer",
+        2,
     )
     max_events = positive_int(
         args.max_events_per_request,
@@ -91,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
         "--max-concurrent-requests must be an integer >= 1",
         DEFAULT_MAX_CONCURRENT_REQUESTS,
     )
-    token = args.token if args.token is not None else os.environ.get("OPS_MANAGER_SERVICE_TOKEN", "")
+    token = args.token
+    if token is None:
+        token = os.environ.get("OPS_MANAGER_SERVICE_TOKEN", "")
     host = args.host or "127.0.0.1"
     config = ServiceConfig(
         repo=repo.resolve(),

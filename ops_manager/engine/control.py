@@ -9,7 +9,8 @@ Two use cases:
   and appends the three records of §3.10.4 (``intents.jsonl``, ``telemetry/control.jsonl``,
   ``telemetry/control-invocations.jsonl``).
 
-Idempotency: an idempotency key is executed at most once per loop. ``OPS/intent-idempotency.json``
+Idempotency: a caller-supplied idempotency key is executed at most once per loop (a generated
+``<intent>-<epoch>-<pid>`` key is recorded but not stored: it is never repeated on purpose). ``OPS/intent-idempotency.json``
 maps key -> ``{"state": "executing" | "done" | "interrupted", ...}``. The key is reserved
 under the loop lock (the one reconcile holds for a pass), the intent is executed and confirmed
 *without* the lock (confirmation can take its whole timeout; reconciles must not wait for it),
@@ -246,6 +247,7 @@ def run_control(
     paths.telemetry_dir.mkdir(parents=True, exist_ok=True)
 
     started = clock()
+    explicit_key = bool(settings.idempotency_key)
     key = settings.idempotency_key or default_idempotency_key(settings.intent, started)
     trace_id = settings.trace_id or os.environ.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
     by = settings.by or os.environ.get("USER") or "unknown"
@@ -267,7 +269,9 @@ def run_control(
         wall=clock,
     )
 
-    if _remote_dedup(transport):
+    if not explicit_key or _remote_dedup(transport):
+        # a generated key is never repeated (and may collide within one second in one
+        # process), so only caller-supplied keys go through the store
         execution = _execute(transport, request, timing)
     else:
         store = _IdempotencyStore(paths)

@@ -225,7 +225,9 @@ def _trace_linkage(inp: StatusInputs, trace: JSON) -> JSON:
     reconcile, alert, control = ids["reconcileTraceId"], ids["alertTraceId"], ids["controlTraceId"]
     shared = (
         reconcile
-        if reconcile is not None and reconcile == alert and (control is None or control == reconcile)
+        if reconcile is not None
+        and reconcile == alert
+        and (control is None or control == reconcile)
         else None
     )
     return {**ids, "sharedTraceId": shared}

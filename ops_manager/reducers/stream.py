@@ -83,7 +83,9 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def fold_events(fold: StreamFold, events: Iterable[tuple[int, dict[str, Any], str, str]]) -> StreamFold:
+def fold_events(
+    fold: StreamFold, events: Iterable[tuple[int, dict[str, Any], str, str]]
+) -> StreamFold:
     """Fold ``(line, raw, name, timestamp)`` events (in line order) into ``fold``.
 
     Written as one tight loop over locals: it runs once per event on the reconcile hot path.

@@ -150,7 +150,9 @@ class ServiceApi:
         try:
             paths = self._paths(loop_id)
             try:
-                envelope = build_snapshot(paths, now=utc_now_epoch(), trace_id=trace_id, run_id=None)
+                envelope = build_snapshot(
+                    paths, now=utc_now_epoch(), trace_id=trace_id, run_id=None
+                )
             except (OpsError, OSError) as exc:
                 raise _runtime_error(exc) from None
         except ApiError as exc:
@@ -229,7 +231,7 @@ class ServiceApi:
         store = IdempotencyStore(paths, self.instance)
         decision = store.begin(key, intent=request.intent, trace_id=request.trace_id)
         if decision.action == "in_progress":
-            response = error(
+            busy = error(
                 409,
                 "idempotency_in_progress",
                 f"a request with idempotency key '{key}' is still executing; "
@@ -237,7 +239,7 @@ class ServiceApi:
                 inProgress=True,
             )
             return attrs.evolve(
-                response, headers=(("Retry-After", str(IN_PROGRESS_RETRY_AFTER_SECONDS)),)
+                busy, headers=(("Retry-After", str(IN_PROGRESS_RETRY_AFTER_SECONDS)),)
             )
         if decision.action == "replay":
             stored = decision.stored or {}
@@ -253,12 +255,12 @@ class ServiceApi:
             if "traceId" not in replay and request.trace_id:
                 replay["traceId"] = request.trace_id
             return ApiResponse(200, replay)
-        response: dict[str, Any] | None = None
+        outcome: dict[str, Any] | None = None
         try:
-            response = self._run_control(paths, request)
+            outcome = self._run_control(paths, request)
         finally:
-            store.finish(key, response if response is not None else _crashed(request))
-        return _status_for(response)
+            store.finish(key, outcome if outcome is not None else _crashed(request))
+        return _status_for(outcome)
 
     def _run_control(self, paths: LoopPaths, request: _ControlRequest) -> dict[str, Any]:
         from ops_manager.engine.control import ControlSettings, run_control

@@ -17,6 +17,7 @@ headers only, so they never reach the log.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -112,11 +113,16 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = SERVER_VERSION
     sys_version = ""
 
+    def version_string(self) -> str:
+        return SERVER_VERSION
+
     # -- connection setup / logging ------------------------------------------------------
     def setup(self) -> None:
-        self.timeout = self.server.service.config.socket_timeout_seconds
         self._unread = 0
         super().setup()
+        # a bounded read/write timeout on every connection (StreamRequestHandler's class
+        # attribute would be process-wide; set it on this socket)
+        self.connection.settimeout(self.server.service.config.socket_timeout_seconds)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.service.config.access_log:
@@ -150,10 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         """JSON bodies for the errors :mod:`http.server` raises itself."""
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
-        try:
+        with contextlib.suppress(OSError):
             self._send(error(code, _ERROR_CODES.get(code, "invalid_request"), text))
-        except OSError:
-            pass
 
     def _drain(self) -> None:
         """Read (and drop) up to 1 MiB of a request body we answered without reading."""
@@ -220,10 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f"error: internal error handling {self.command} {urlsplit(self.path).path}: "
                 f"{type(exc).__name__}: {exc}\n"
             )
-            try:
+            with contextlib.suppress(OSError):
                 self._send(error(500, "internal_error", "internal error (see the service log)"))
-            except OSError:
-                pass
         finally:
             service.leave()
 

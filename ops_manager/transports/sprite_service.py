@@ -196,7 +196,7 @@ class _ServiceObservation:
         self._emitted = 0
         last = view.last_event
         if events and last is not None:
-            line, raw, name, timestamp = events[-1]
+            _line, raw, name, timestamp = events[-1]
             if name == last.get("event") and timestamp == last.get("timestamp"):
                 # the batch holds the snapshot's last event: hand over the full raw object
                 view = RuntimeView(
@@ -265,7 +265,8 @@ class SpriteServiceTransport:
         base = self.config.service_base_url
         if not base:
             raise IngestFailure(
-                REQUEST_FAILED, "error: --service-base-url is required when --transport sprite_service"
+                REQUEST_FAILED,
+                "error: --service-base-url is required when --transport sprite_service",
             )
         return base
 
@@ -356,9 +357,8 @@ class SpriteServiceTransport:
                 sys.stderr.write(f"error: {exc.message}\n")
                 return _client_failure(command)
         except (ValueError, UnicodeDecodeError):
-            sys.stderr.write(
-                f"error: service control response is not valid JSON (url={service_url(base, '/ops/control')})\n"
-            )
+            url = service_url(base, "/ops/control")
+            sys.stderr.write(f"error: service control response is not valid JSON (url={url})\n")
             return _client_failure(command)
         if not isinstance(answer, dict):
             answer = {}
@@ -387,7 +387,8 @@ def _client_failure(command: str) -> ControlExecution:
 
 def execution_from_answer(answer: dict[str, Any], command: str) -> ControlExecution:
     """Map a service ``/ops/control`` answer to a :class:`ControlExecution` (§3.10.3)."""
-    result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
+    found = answer.get("result")
+    result: dict[str, Any] = found if isinstance(found, dict) else {}
     exit_code = as_nonneg_int(answer.get("exitCode"))
     if exit_code is None:
         exit_code = 0
