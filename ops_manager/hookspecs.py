@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from ops_manager.sinks import SinkFactory
     from ops_manager.transports import TransportFactory
 
 PROJECT = "ops_manager"
@@ -33,4 +34,16 @@ def opsmgr_register_transports(register: Callable[[str, TransportFactory], None]
     is called with a :class:`~ops_manager.transports.TransportConfig` and returns an object
     implementing :class:`~ops_manager.transports.Transport`. Registering a name twice is an
     error naming both plugins.
+    """
+
+
+@hookspec
+def opsmgr_register_sinks(register: Callable[[str, SinkFactory], None]) -> None:
+    """Register alert sink types by name.
+
+    Call ``register(sink_type, factory)`` for each sink type the plugin provides;
+    ``sink_type`` is the ``type`` of a sink in the alert sink config (``webhook``, ``slack``,
+    ``pagerduty_events``, ...); ``factory()`` returns an object implementing
+    :class:`~ops_manager.sinks.Sink`. Sinks build requests; ops-manager core owns delivery
+    (timeouts, retries, rate limits, the outbox), so every sink gets the same guarantees.
     """

@@ -9,15 +9,16 @@ Two use cases:
   and appends the three records of §3.10.4 (``intents.jsonl``, ``telemetry/control.jsonl``,
   ``telemetry/control-invocations.jsonl``).
 
-Idempotency: a caller-supplied idempotency key is executed at most once per loop (a generated
-``<intent>-<epoch>-<pid>`` key is recorded but not stored: it is never repeated on purpose). ``OPS/intent-idempotency.json``
-maps key -> ``{"state": "executing" | "done" | "interrupted", ...}``. The key is reserved
-under the loop lock (the one reconcile holds for a pass), the intent is executed and confirmed
-*without* the lock (confirmation can take its whole timeout; reconciles must not wait for it),
-and the result is stored under the lock again. A repeat of a stored key replays the stored
-result (nothing executes; ``execution.replayed: true``; records appended again with the
-caller's trace id). A repeat while the first call is still executing, or after it was
-interrupted, answers ``ambiguous`` without executing. Transports whose remote side already
+Idempotency: a caller-supplied idempotency key is executed at most once per loop (a
+generated ``<intent>-<epoch>-<pid>`` key is recorded but not stored: nobody repeats it on
+purpose). ``OPS/intent-idempotency.json`` maps key ->
+``{"state": "executing" | "done" | "interrupted", ...}``. The key is reserved under the loop
+lock (the one reconcile holds for a pass), the intent is executed and confirmed *without* the
+lock (confirmation can take its whole timeout; reconciles must not wait for it), and the
+result is stored under the lock again. A repeat of a stored key replays the stored result
+(nothing executes; ``execution.replayed: true``; records appended again with the caller's
+trace id). A repeat while the first call is still executing, or after it was interrupted,
+answers ``ambiguous`` without executing. Transports whose remote side already
 deduplicates by key (``sprite_service``: the service's own store, §3.12) bypass this store, so
 the service's replay answer is what gets recorded.
 """

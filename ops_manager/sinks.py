@@ -1,0 +1,130 @@
+"""Alert sinks: the interface a sink plugin implements.
+
+A sink is pure: given its config, one :class:`AlertEvent` and the environment, it builds the
+HTTP request to send (:class:`SinkRequest`). It never sends anything. ops-manager core sends,
+applies timeouts, retries transient failures with backoff (honouring ``Retry-After``), keeps
+what still fails in a durable outbox, and paces each sink at its provider's rate. Because a
+sink only builds requests, ``ops_manager.testing`` can check any sink — ours or a third
+party's — with the same contract suite, no network needed.
+
+Sink plugins are separate distributions registering through
+:func:`ops_manager.hookspecs.opsmgr_register_sinks` (entry-point group ``ops_manager``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from ops_manager.errors import OpsError
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+@attrs.frozen
+class AlertEvent:
+    """One notification to deliver, as data. Identical for every sink of one escalation."""
+
+    #: ``trigger`` for a new problem, ``resolve`` when its condition cleared
+    action: str
+    loop_id: str
+    category: str
+    #: alert severity: info | warning | critical
+    severity: str
+    trace_id: str
+    #: the escalation record (compact-JSON-able), absolute local paths removed
+    escalation: dict[str, Any]
+    escalation_timestamp: str | None
+    emitted_at: str
+    #: stable for one (loop, category) episode: the PagerDuty dedup_key, the Slack thread key
+    dedup_key: str
+    #: stable for one notification across every retry and replay
+    idempotency_key: str
+    run_id: str | None = None
+    reason_codes: tuple[str, ...] = ()
+    summary: str = ""
+
+
+@attrs.frozen
+class SinkRequest:
+    """The HTTP request a sink wants sent (always a POST of ``body``)."""
+
+    url: str
+    body: bytes
+    #: header name -> value; core adds ``Idempotency-Key`` unless the sink set one
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class SinkConfigError(OpsError):
+    """A sink's config entry is invalid; the message names the sink and the field."""
+
+
+class Sink(Protocol):
+    """What a sink plugin's factory returns."""
+
+    #: the config ``type`` this sink handles
+    type: str
+    #: the installable distribution that provides it (named in "plugin not installed" errors)
+    package: str
+    #: provider pacing: the minimum seconds between two requests to one destination
+    min_interval_seconds: float
+
+    def validate_config(self, sink_id: str, config: Mapping[str, Any]) -> list[str]:
+        """Problems with this sink's config entry (empty list when valid)."""
+        ...
+
+    def secret_envs(self, config: Mapping[str, Any]) -> list[str]:
+        """Names of the environment variables that must be set for the sink to send."""
+        ...
+
+    def destination_key(self, config: Mapping[str, Any], env: Mapping[str, str]) -> str:
+        """What the provider rate-limits on (a webhook URL, a routing key); never logged."""
+        ...
+
+    def build_request(
+        self, sink_id: str, config: Mapping[str, Any], event: AlertEvent, env: Mapping[str, str]
+    ) -> SinkRequest:
+        """The request for ``event``. Pure: no I/O, no clock (``event.emitted_at`` is given)."""
+        ...
+
+
+SinkFactory = Callable[[], Sink]
+
+
+def available_sinks() -> dict[str, Sink]:
+    """Every installed sink type, by ``type`` (sink plugins are separate distributions)."""
+    from ops_manager.plugins import get_plugin_manager
+
+    found: dict[str, Sink] = {}
+
+    def register(sink_type: str, factory: SinkFactory) -> None:
+        if sink_type in found:
+            raise OpsError(f"sink type '{sink_type}' is registered twice")
+        found[sink_type] = factory()
+
+    get_plugin_manager().hook.opsmgr_register_sinks(register=register)
+    return found
+
+
+#: which distribution to install for each sink type we know of
+KNOWN_SINK_PACKAGES = {
+    "webhook": "ops-manager-webhook",
+    "slack": "ops-manager-slack",
+    "pagerduty_events": "ops-manager-pagerduty",
+}
+
+
+def get_sink(sink_type: str) -> Sink:
+    """The sink for ``sink_type``, or a config error naming the package to install."""
+    sink = available_sinks().get(sink_type)
+    if sink is None:
+        package = KNOWN_SINK_PACKAGES.get(sink_type)
+        hint = (
+            f"install the '{package}' package"
+            if package
+            else "install a plugin that provides it (entry-point group 'ops_manager')"
+        )
+        raise SinkConfigError(f"sink type '{sink_type}' is not installed: {hint}")
+    return sink
