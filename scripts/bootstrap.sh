@@ -2,6 +2,7 @@
 # Create .venv (if needed) and install ops-manager, its plugins and the dev tools into it.
 # Idempotent: re-running only reinstalls when pyproject files changed.
 set -euo pipefail
+trap 'echo "error: bootstrap failed (scripts/bootstrap.sh line $LINENO)" >&2' ERR
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OPS_MANAGER_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
@@ -9,7 +10,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.ops-manager-installed"
-WANT="$(find "$ROOT/pyproject.toml" "$ROOT/plugins" -name pyproject.toml -print0 2>/dev/null | sort -z | xargs -0 cat | sha256sum | cut -d' ' -f1)"
+WANT="$( { cat "$ROOT/pyproject.toml"; for f in "$ROOT"/plugins/*/pyproject.toml; do [ -f "$f" ] && cat "$f"; done; true; } | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   PLUGINS=()
   for p in "$ROOT"/plugins/*/; do
