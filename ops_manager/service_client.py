@@ -186,6 +186,8 @@ def _describe(exc: Exception, request: ServiceRequest) -> tuple[str, bool]:
     certainly never reached the service (connect phase)."""
     import requests
 
+    if isinstance(exc, _invalid_request_errors()):
+        return f"invalid request: {str(exc)[-200:]}", False
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"connection timed out after {request.connect_timeout_seconds:g}s", True
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -201,6 +203,13 @@ def _describe(exc: Exception, request: ServiceRequest) -> tuple[str, bool]:
     if isinstance(exc, requests.exceptions.ConnectionError):
         return f"connection failed: {text[-200:]}", False
     return f"{type(exc).__name__}: {text[-200:]}", False
+
+
+def _invalid_request_errors() -> tuple[type[Exception], ...]:
+    import requests
+
+    ex = requests.exceptions
+    return (ex.InvalidURL, ex.MissingSchema, ex.InvalidSchema, ex.InvalidHeader, ex.URLRequired)
 
 
 def call_service(
@@ -253,7 +262,10 @@ def call_service(
                     detail=detail,
                     attempts=attempt,
                 )
-                retryable = repeatable or not_sent
+                # a malformed URL or header fails the same way every time: no retry
+                retryable = (repeatable or not_sent) and not isinstance(
+                    exc, _invalid_request_errors()
+                )
             else:
                 if 200 <= status < 300:
                     return ServiceResponse(status=status, body=body, attempts=attempt)

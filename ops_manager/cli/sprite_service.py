@@ -139,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
             )
     finally:
         service.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if not stopping.is_set():
+            # keep our handler once a stop was requested: a repeated SIGTERM during the
+            # last moments must not turn a clean exit 0 into "killed by signal"
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     sys.stderr.write("ops-manager sprite service stopped\n")
     return 0

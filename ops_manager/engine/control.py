@@ -238,7 +238,8 @@ def run_control(
     ``clock`` stamps the records; when it (or ``sleep``) is injected, the confirmation the
     transport runs uses them too, so tests never wait. Raises :class:`OpsError` for invalid
     settings or an unavailable transport; a failing runtime command is a recorded
-    ``failed_command``, not an exception.
+    ``failed_command``, not an exception. Takes the loop lock (``OPS/.lock``) briefly around
+    the idempotency store: do not call it while holding that lock (``flock`` would block).
     """
     if settings.intent not in CONTROL_INTENTS:
         raise OpsError(INTENT_ERROR)

@@ -155,6 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """JSON bodies for the errors :mod:`http.server` raises itself."""
         self.close_connection = True
+        # an unparseable request line leaves http.server assuming HTTP/0.9 (no status line,
+        # no headers); nobody speaks 0.9 any more: always answer with a full HTTP/1.0 reply
+        self.request_version = "HTTP/1.0"
         text = message or self.responses.get(code, ("error",))[0]
         with contextlib.suppress(OSError):
             self._send(error(code, _ERROR_CODES.get(code, "invalid_request"), text))
