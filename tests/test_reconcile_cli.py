@@ -301,11 +301,6 @@ def test_first_reconcile_writes_cursor_state_and_contract_artifacts(
     assert th["failureStreak"] == 0
 
 
-@pytest.mark.xfail(
-    reason="profile drift / tuning (loop.md §3.8.2 steps 12-14) is not implemented in reconcile: "
-    "no drift/tuning keys, no profile-drift.json",
-    strict=True,
-)
 def test_success_output_carries_drift_and_tuning(
     capsys: pytest.CaptureFixture[str], repo: Path
 ) -> None:
@@ -944,7 +939,8 @@ def test_failed_passes_on_empty_repo(capsys: pytest.CaptureFixture[str], tmp_pat
 def test_failed_pass_with_existing_state_updates_health_and_trace(
     capsys: pytest.CaptureFixture[str], repo: Path
 ) -> None:
-    """Item 51: the projection is kept, only health and trace move (key positions kept)."""
+    """Item 51: the projection is kept, only health and trace move (key positions kept);
+    drift and tuning keep their places and are refreshed (Q-30: drift runs on failures)."""
     assert rec(capsys, repo, "--trace-id", "ok-1", *QUIET_INGEST)[0] == 0
     before = read_json(ops(repo) / "state.json")
     shutil.rmtree(loop_dir(repo))
@@ -956,8 +952,14 @@ def test_failed_pass_with_existing_state_updates_health_and_trace(
     assert after["health"]["transport"]["ingestStatus"] == "failed"
     assert after["trace"] == {"reconcileTraceId": "fail-1"}
     for key in before:
-        if key not in ("health", "trace"):
+        if key not in ("health", "trace", "drift", "tuning"):
             assert after[key] == before[key], key
+    # the failed row pushes the 2-row window to relaxed (1 of 2 failed)
+    assert after["drift"]["traceId"] == "fail-1"
+    assert after["drift"]["recommendedProfile"] == "relaxed"
+    assert after["tuning"]["recommendedProfile"] == "relaxed"
+    assert after["tuning"]["telemetrySummary"]["observed"]["reconcileFailedCount"] == 1
+    assert after["drift"] == {**read_json(ops(repo) / "profile-drift.json"), "traceId": "fail-1"}
 
 
 # --- §7.5 heartbeat ----------------------------------------------------------------------
@@ -1456,8 +1458,8 @@ def test_corrupt_middle_line_fails_and_loses_nothing(
     """The pass fails naming file and line; the projections keep what they had.
 
     ``state.json`` takes the failed pass's ``health`` and ``trace`` (item 51, what status
-    shows); everything else in it, and ``cursor.json`` / ``stream-state.json`` byte for byte,
-    stays as it was.
+    shows) and refreshed ``drift`` / ``tuning`` (Q-30); everything else in it, and
+    ``cursor.json`` / ``stream-state.json`` byte for byte, stays as it was.
     """
     assert rec(capsys, repo, "--trace-id", "good", *QUIET_INGEST)[0] == 0
     keep = {n: (ops(repo) / n).read_bytes() for n in ("cursor.json", "stream-state.json")}
@@ -1479,10 +1481,12 @@ def test_corrupt_middle_line_fails_and_loses_nothing(
         assert (ops(repo) / name).read_bytes() == data, name
     state_after = read_json(ops(repo) / "state.json")
     assert list(state_after) == list(state_before)
-    assert {k: v for k, v in state_after.items() if k not in ("health", "trace")} == {
-        k: v for k, v in state_before.items() if k not in ("health", "trace")
+    moved = ("health", "trace", "drift", "tuning")
+    assert {k: v for k, v in state_after.items() if k not in moved} == {
+        k: v for k, v in state_before.items() if k not in moved
     }
     assert state_after["trace"] == {"reconcileTraceId": "bad"}
+    assert state_after["drift"]["traceId"] == "bad"
 
     # the runtime's log is repaired in place: every event is ingested exactly once
     path = events_path(repo)

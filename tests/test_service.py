@@ -42,7 +42,7 @@ BIG = "999999999"
 QUIET = ("--degraded-ingest-lag-seconds", BIG, "--critical-ingest-lag-seconds", BIG)
 
 
-# -- helpers ------------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 
 
 def call(
@@ -104,7 +104,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 @pytest.fixture(scope="module")
 def token() -> str:
-    return secrets.token_urlsafe(24)
+    # hex: a token starting with '-' would be read as a flag by `--service-token <t>`
+    return secrets.token_hex(24)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def service(two_event_repo: Path, token: str) -> Iterator[ServiceProcess]:
         yield svc
 
 
-# -- auth (items 85, 99) --------------------------------------------------------------------------
+# -- auth (items 85, 99) ---------------------------------------------------------------------------
 
 
 def test_healthz_requires_the_token_item_99(service: ServiceProcess, token: str) -> None:
@@ -185,7 +186,9 @@ def test_snapshot_carries_sequence_and_the_trace_header_item_87(service: Service
     assert body["traceId"] == "trace-svc-snap"
     assert body["source"] == {"repoPath": str(service.repo), "loopId": LOOP}
     # no trace header: the key is present and null
-    status, body, _ = call("GET", service.url + f"/ops/snapshot?loopId={LOOP}", service.auth_headers())
+    status, body, _ = call(
+        "GET", service.url + f"/ops/snapshot?loopId={LOOP}", service.auth_headers()
+    )
     assert body["traceId"] is None
 
 
@@ -204,7 +207,9 @@ def test_events_batch_with_cursor_and_max_events_item_86(service: ServiceProcess
     assert list(body) == ["ok", "schemaVersion", "traceId", "source", "events", "cursor"]
     # resume after line 1, one event; no trace header -> no traceId key at all
     status, body, _ = call(
-        "GET", service.url + f"/ops/events?loopId={LOOP}&cursor=1&maxEvents=1", service.auth_headers()
+        "GET",
+        service.url + f"/ops/events?loopId={LOOP}&cursor=1&maxEvents=1",
+        service.auth_headers(),
     )
     assert "traceId" not in body
     assert [e["sequence"]["value"] for e in body["events"]] == [2]
@@ -304,9 +309,7 @@ def test_path_trick_loop_ids_are_rejected_before_touching_the_filesystem(
 def test_events_page_is_capped_and_reconcile_pages_through_it(
     tmp_path: Path, token: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    evs = default_events() + [
-        event("role_start", ts(10 + i), role="implementer") for i in range(4)
-    ]
+    evs = default_events() + [event("role_start", ts(10 + i), role="implementer") for i in range(4)]
     repo = make_runtime_repo(tmp_path / "repo", events=evs).resolve()
     with ServiceProcess(repo, token=token, args=["--max-events-per-request", "2"]).running() as svc:
         status, body, _ = call(
@@ -318,7 +321,7 @@ def test_events_page_is_capped_and_reconcile_pages_through_it(
             "eventLineCount": 7,
             "updatedAt": body["cursor"]["updatedAt"],
         }
-        rc, out, errtext = run_cli(
+        rc, _out, errtext = run_cli(
             capsys,
             "reconcile", "--repo", str(repo), "--loop", LOOP, "--transport", "sprite_service",
             "--service-base-url", svc.url, "--service-token", token, *QUIET,
@@ -334,7 +337,7 @@ def test_events_page_is_capped_and_reconcile_pages_through_it(
         assert row["eventsIngested"] == 7
         # --max-events 3 over a page cap of 2: two requests, three events
         append_events(repo, LOOP, [event("role_end", ts(30 + i), role="tester") for i in range(5)])
-        rc, out, errtext = run_cli(
+        rc, _out, errtext = run_cli(
             capsys,
             "reconcile", "--repo", str(repo), "--loop", LOOP, "--transport", "sprite_service",
             "--service-base-url", svc.url, "--service-token", token, "--max-events", "3", *QUIET,
@@ -371,7 +374,12 @@ def test_events_page_is_capped_and_reconcile_pages_through_it(
             "invalid_request",
             "intent must be cancel, approve, or reject",
         ),
-        (b'{"loopId":"demo-loop","intent":"cancel","by":7}', 400, "invalid_request", "by must be a string"),
+        (
+            b'{"loopId":"demo-loop","intent":"cancel","by":7}',
+            400,
+            "invalid_request",
+            "by must be a string",
+        ),
         (
             b'{"loopId":"demo-loop","intent":"cancel","note":{"a":1}}',
             400,
@@ -397,7 +405,9 @@ def test_events_page_is_capped_and_reconcile_pages_through_it(
             "noConfirm must be a JSON scalar (boolean, number, string or null)",
         ),
         (
-            json.dumps({"loopId": "demo-loop", "intent": "cancel", "idempotencyKey": "k" * 300}).encode(),
+            json.dumps(
+                {"loopId": "demo-loop", "intent": "cancel", "idempotencyKey": "k" * 300}
+            ).encode(),
             400,
             "invalid_request",
             "idempotencyKey must be at most 256 characters",
@@ -465,7 +475,7 @@ def test_a_stalled_client_does_not_block_others(service: ServiceProcess) -> None
         assert (status, body) == (200, {"ok": True})
 
 
-# -- startup / shutdown ------------------------------------------------------------------------------
+# -- startup / shutdown ----------------------------------------------------------------------------
 
 
 def test_startup_warns_without_token_and_refuses_public_hosts(
@@ -476,16 +486,16 @@ def test_startup_warns_without_token_and_refuses_public_hosts(
         assert call("GET", svc.url + "/healthz")[:2] == (200, {"ok": True})
         time.sleep(0.1)
         assert "warning: no service token configured" in svc.stderr_text()
-    rc, out, errtext = run_cli(
+    rc, _out, errtext = run_cli(
         capsys, "sprite-service", "--repo", str(repo), "--host", "0.0.0.0", "--token", ""
     )
     assert rc == 1
     assert "refusing to listen on non-loopback host 0.0.0.0 without a token" in errtext
-    rc, out, errtext = run_cli(capsys, "sprite-service", "--repo", str(tmp_path / "missing"))
+    rc, _out, errtext = run_cli(capsys, "sprite-service", "--repo", str(tmp_path / "missing"))
     assert rc == 1 and f"error: repo path not found: {tmp_path / 'missing'}" in errtext
-    rc, out, errtext = run_cli(capsys, "sprite-service")
+    rc, _out, errtext = run_cli(capsys, "sprite-service")
     assert rc == 1 and "error: --repo is required" in errtext
-    rc, out, errtext = run_cli(capsys, "sprite-service", "--repo", str(repo), "--port", "99999")
+    rc, _out, errtext = run_cli(capsys, "sprite-service", "--repo", str(repo), "--port", "99999")
     assert rc == 1 and "--port must be an integer between 0 and 65535" in errtext
 
 
@@ -503,12 +513,14 @@ def test_sigterm_exits_zero_promptly(tmp_path: Path, token: str) -> None:
         svc.cleanup()
 
 
-# -- control (items 89, 90, 95, 96, 97) ---------------------------------------------------------------
+# -- control (items 89, 90, 95, 96, 97) ------------------------------------------------------------
 
 
 @pytest.fixture
 def stub_env(tmp_path: Path) -> dict[str, str]:
-    return stub_superloop_env(tmp_path / "bin", tmp_path / "stub-calls.jsonl", mode="stop_on_cancel")
+    return stub_superloop_env(
+        tmp_path / "bin", tmp_path / "stub-calls.jsonl", mode="stop_on_cancel"
+    )
 
 
 def _ops(repo: Path) -> Path:
@@ -553,7 +565,7 @@ def test_control_twice_with_one_key_executes_once_item_89(
         assert rc == 0
         assert first["status"] == "confirmed" and first["transport"] == "sprite_service"
         assert first["command"] == f"POST {svc.url}/ops/control"
-        rc, second, _ = _control(
+        rc, _second, _ = _control(
             capsys, repo, svc.url, token, "--intent", "cancel", "--idempotency-key", "idem-1",
             "--trace-id", "trace-svc-2",
         )  # fmt: skip
@@ -649,9 +661,7 @@ def test_ambiguous_outcome_is_replayed_item_95(
     assert len(stub_calls(tmp_path / "calls.jsonl")) == 2
 
 
-def test_http_status_follows_the_control_exit_code(
-    tmp_path: Path, token: str
-) -> None:
+def test_http_status_follows_the_control_exit_code(tmp_path: Path, token: str) -> None:
     repo = make_runtime_repo(tmp_path / "repo").resolve()
     env = stub_superloop_env(tmp_path / "bin", tmp_path / "calls.jsonl", mode="fail")
     with ServiceProcess(repo, token=token, env=env).running() as svc:
@@ -790,7 +800,7 @@ def test_sigterm_lets_an_in_flight_control_finish(tmp_path: Path, token: str) ->
         svc.cleanup()
 
 
-# -- reconcile over sprite_service (items 44, 45, 88) ------------------------------------------------
+# -- reconcile over sprite_service (items 44, 45, 88) ----------------------------------------------
 
 
 def test_reconcile_over_the_service_item_88(
@@ -828,7 +838,7 @@ def test_unreachable_service_twice_is_critical_item_44(
         "--critical-transport-failure-streak", "2", *QUIET,
     )  # fmt: skip
     for _ in range(2):
-        rc, out, errtext = run_cli(capsys, *args)
+        rc, _out, errtext = run_cli(capsys, *args)
         assert rc != 0
         assert "code=000" in errtext
     health = json.loads((_ops(repo) / "health.json").read_text())
@@ -878,3 +888,44 @@ def test_environment_token_is_not_required_on_the_command_line(
         )
     assert rc == 0 and json.loads(out) == {"ok": True}
     assert os.environ["OPS_MANAGER_SERVICE_TOKEN"] == token
+
+
+def test_a_separate_manager_repo_keeps_its_own_records(
+    tmp_path: Path, token: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deployment layout: the manager's repo only holds the manager's records."""
+    served = make_runtime_repo(tmp_path / "sprite").resolve()
+    manager = (tmp_path / "manager").resolve()
+    manager.mkdir()
+    with ServiceProcess(served, token=token).running() as svc:
+        rc, out, errtext = run_cli(
+            capsys,
+            "reconcile", "--repo", str(manager), "--loop", LOOP, "--transport", "sprite_service",
+            "--service-base-url", svc.url, "--service-token", token, *QUIET,
+        )  # fmt: skip
+    assert rc == 0, errtext
+    cursor = json.loads((_ops(manager) / "cursor.json").read_text())
+    assert cursor["repoPath"] == str(manager) and cursor["eventLineOffset"] == 3
+    assert not (_ops(served)).exists()  # reading never writes on the sprite's side
+    assert json.loads(out)["transition"]["currentState"] == "running"
+
+
+@pytest.mark.xfail(
+    reason="engine/reconcile.py does not pass repo_path= to project_lifecycle, so over "
+    "sprite_service state.source.repoPath is the SERVICE's repo (loop.md Q-36: the local one)",
+    strict=False,
+)
+def test_state_source_is_the_local_repo_q36(
+    tmp_path: Path, token: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served = make_runtime_repo(tmp_path / "sprite").resolve()
+    manager = (tmp_path / "manager").resolve()
+    manager.mkdir()
+    with ServiceProcess(served, token=token).running() as svc:
+        rc, out, _ = run_cli(
+            capsys,
+            "reconcile", "--repo", str(manager), "--loop", LOOP, "--transport", "sprite_service",
+            "--service-base-url", svc.url, "--service-token", token, *QUIET,
+        )  # fmt: skip
+    assert rc == 0
+    assert json.loads(out)["source"]["repoPath"] == str(manager)

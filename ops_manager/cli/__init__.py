@@ -36,6 +36,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "One observe pass: ingest, project, health, escalations.",
     ),
     "status": ("ops_manager.cli.status", "Operator status for one loop."),
+    "telemetry-summary": (
+        "ops_manager.cli.telemetry_summary",
+        "Fold recent telemetry into a recommended threshold profile.",
+    ),
+    "profile-drift": (
+        "ops_manager.cli.profile_drift",
+        "Track whether the applied profile keeps disagreeing with the recommendation.",
+    ),
+    "rebuild": (
+        "ops_manager.cli.rebuild",
+        "Re-fold a loop's projections from its streams; report or restore differences.",
+    ),
     "control": (
         "ops_manager.cli.control",
         "Execute cancel / approve / reject and confirm it took effect.",
@@ -55,6 +67,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "ops_manager.cli.demo",
         "Build a realistic example runtime repo, reconcile it, show status.",
+    ),
+    "alert-sink-config": (
+        "ops_manager.cli.alert_sink_config",
+        "Validate the alert sink config; list sinks or resolve a route.",
+    ),
+    "alert-dispatch": (
+        "ops_manager.cli.alert_dispatch",
+        "Deliver new escalations to the alert sinks (retries, outbox, resolves).",
+    ),
+    "alert-replay": (
+        "ops_manager.cli.alert_replay",
+        "Re-send notifications kept in the alert outbox (same idempotency key).",
+    ),
+    "alert-route-test": (
+        "ops_manager.cli.alert_route_test",
+        "Show which sinks would receive a category/severity, and why; check expectations.",
+    ),
+    "plugins": (
+        "ops_manager.cli.plugins",
+        "List installed plugins, their versions, hooks and what they provide.",
     ),
 }
 

@@ -98,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
     retry_backoff = nonneg_int(
         args.retry_backoff_seconds, "--retry-backoff-seconds must be a non-negative integer", 1
     )
-    positive_int(args.drift_required_streak, "--drift-required-streak must be an integer >= 1", 3)
-    positive_int(args.drift_summary_window, "--drift-summary-window must be an integer >= 1", 200)
+    drift_streak = positive_int(
+        args.drift_required_streak, "--drift-required-streak must be an integer >= 1", 3
+    )
+    drift_window = positive_int(
+        args.drift_summary_window, "--drift-summary-window must be an integer >= 1", 200
+    )
     choice(args.alerts_enabled, ("true", "false"), "--alerts-enabled must be true or false", "true")
     transport = choice(
         args.transport, TRANSPORTS, "--transport must be local or sprite_service", "local"
@@ -114,21 +118,22 @@ def run(args: argparse.Namespace) -> int:
     trace_id = args.trace_id or _env("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
     profile_name = args.threshold_profile or _env("OPS_MANAGER_THRESHOLD_PROFILE")
     profiles_file = Path(args.thresholds_file) if args.thresholds_file else default_profiles_path()
+    env_min_confidence = "medium"
     if args.drift_min_confidence is None:
-        choice(
+        env_min_confidence = choice(
             _env("OPS_MANAGER_DRIFT_MIN_CONFIDENCE"),
             CONFIDENCES,
             "OPS_MANAGER_DRIFT_MIN_CONFIDENCE must be one of: low, medium, high",
             "medium",
         )
     if args.drift_required_streak is None:
-        positive_int(
+        drift_streak = positive_int(
             _env("OPS_MANAGER_DRIFT_REQUIRED_STREAK"),
             "OPS_MANAGER_DRIFT_REQUIRED_STREAK must be an integer >= 1",
             3,
         )
     if args.drift_summary_window is None:
-        positive_int(
+        drift_window = positive_int(
             _env("OPS_MANAGER_DRIFT_SUMMARY_WINDOW"),
             "OPS_MANAGER_DRIFT_SUMMARY_WINDOW must be an integer >= 1",
             200,
@@ -142,12 +147,13 @@ def run(args: argparse.Namespace) -> int:
             "true",
         )
 
-    resolved = resolve_profile(load_catalog(profiles_file), profile_name)
-    choice(
+    catalog = load_catalog(profiles_file)
+    resolved = resolve_profile(catalog, profile_name)
+    min_confidence = choice(
         args.drift_min_confidence,
         CONFIDENCES,
         "--drift-min-confidence must be one of: low, medium, high",
-        "medium",
+        env_min_confidence,
     )
     explicit: dict[str, int | None] = {}
     for flag in THRESHOLD_FLAGS:
@@ -194,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
         sequence_telemetry_file=_path(args.sequence_telemetry_file),
         heartbeat_state_file=_path(args.heartbeat_state_file),
         heartbeat_telemetry_file=_path(args.heartbeat_telemetry_file),
+        drift_min_confidence=min_confidence,
+        drift_required_streak=drift_streak,
+        drift_summary_window=drift_window,
+        drift_state_file=_path(args.drift_state_file),
+        drift_history_file=_path(args.drift_history_file),
+        known_profiles=frozenset(catalog["profiles"]),
     )
     result = reconcile(settings)
     for warning in result.warnings:

@@ -1,12 +1,14 @@
-"""One reconcile pass (``loop.md`` §3.8): observe, fold, project, judge health, record.
+"""One reconcile pass (``loop.md`` §3.8): observe, fold, project, judge health, tune, record.
 
 The pass is a sandwich. The shell reads everything it needs (previous projections, the
-runtime through a transport), the pure reducers compute every new projection and every
-record to append, and the shell writes them in an order that keeps a crash harmless:
+runtime through a transport, the tails of the telemetry streams), the pure reducers compute
+every new projection and every record to append, and the shell writes them in an order that
+keeps a crash harmless:
 
-1. appended records (heartbeat / sequence telemetry, escalations, the reconcile row);
+1. appended records (heartbeat / sequence telemetry, escalations, the reconcile row, the
+   profile-drift history row, the ``profile_drift_detected`` escalation);
 2. projections (``state.json``, ``health.json``, ``heartbeat.json``, ``sequence-state.json``,
-   ``transport-health.json``, ``stream-state.json``), each atomically;
+   ``transport-health.json``, ``profile-drift.json``, ``stream-state.json``), each atomically;
 3. ``cursor.json`` last, so the contract's cursor is committed only after the projections
    that consumed the events are saved (DECISIONS Q-44).
 
@@ -15,6 +17,15 @@ resumes from it. A crash before step 3 therefore neither loses nor double-folds 
 (the fold skips lines it has already seen). Records go first because the projections are
 what the next pass compares against to decide whether to escalate: a crash after step 1
 makes the next pass append them again (at worst duplicated), never lose them.
+
+Steps 12-14 of §3.8.2 (profile drift) run on success *and* failure passes (Q-30): the
+telemetry summary folds the last ``drift_summary_window`` reconcile/control rows *including
+the row this pass appends* (the summary sees the tail read from disk plus that row, so
+nothing is written before everything is computed), the drift reducer compares its
+recommendation with the applied profile, and ``state.json`` gains ``drift`` (+ ``traceId``)
+and ``tuning``. A ``profile_drift_detected`` escalation is appended when drift becomes
+active; when it clears, the history row carries ``transitioned.toResolved: true`` and
+``profile-drift.json`` says ``driftActive: false`` (the resolve signal alert dispatch reads).
 
 The whole pass runs under the loop's lock: two reconciles of one loop serialize.
 """
@@ -27,16 +38,28 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, loads_object, strip_nulls
+from ops_manager._jsonfmt import alt, as_nonneg_int, dumps_compact, loads_object, strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.engine._files import last_jsonl_object
+from ops_manager.engine.drift import previous_drift_lenient, summary_recommendation
+from ops_manager.engine.telemetry_summary import summarize_with
 from ops_manager.errors import OpsError
+from ops_manager.reducers.drift import (
+    CONFIDENCES,
+    DriftInputs,
+    drift_history_row,
+    evaluate_drift,
+    state_drift,
+    transitioned_to_active,
+    tuning_block,
+)
 from ops_manager.reducers.escalations import (
     divergence_escalation,
     divergence_escalation_decision,
     health_escalation,
     health_escalation_decision,
     ordering_drift_escalation,
+    profile_drift_escalation,
 )
 from ops_manager.reducers.health import HealthInputs, compute_health
 from ops_manager.reducers.heartbeat import observe_heartbeat
@@ -66,6 +89,11 @@ from ops_manager.transports import (
 TRANSPORTS = ("local", "sprite_service")
 
 
+def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
 @attrs.frozen
 class ReconcileSettings:
     """Everything one pass needs, already validated (the CLI resolves flags and env)."""
@@ -84,6 +112,18 @@ class ReconcileSettings:
     sequence_telemetry_file: Path | None = None
     heartbeat_state_file: Path | None = None
     heartbeat_telemetry_file: Path | None = None
+    #: profile drift (§3.8.1 ``--drift-*``): recommendation confidence needed to count a
+    #: mismatch, consecutive mismatches before drift is active, telemetry summary window
+    drift_min_confidence: str = attrs.field(
+        default="medium", validator=attrs.validators.in_(CONFIDENCES)
+    )
+    drift_required_streak: int = attrs.field(default=3, validator=_at_least_one)
+    drift_summary_window: int = attrs.field(default=200, validator=_at_least_one)
+    drift_state_file: Path | None = None
+    drift_history_file: Path | None = None
+    #: the catalog's profile names; a recommendation outside it is treated as none (with a
+    #: warning) instead of failing every pass. ``None``: not checked.
+    known_profiles: frozenset[str] | None = None
 
 
 @attrs.frozen
@@ -101,6 +141,9 @@ class ReconcileFiles:
     heartbeat_telemetry: Path
     transport_health: Path
     reconcile_telemetry: Path
+    control_telemetry: Path
+    drift_state: Path
+    drift_history: Path
     stream_state: Path
 
     @classmethod
@@ -118,6 +161,9 @@ class ReconcileFiles:
             heartbeat_telemetry=s.heartbeat_telemetry_file or paths.heartbeat_telemetry_file,
             transport_health=paths.transport_health_file,
             reconcile_telemetry=paths.reconcile_telemetry_file,
+            control_telemetry=paths.control_telemetry_file,
+            drift_state=s.drift_state_file or paths.drift_state_file,
+            drift_history=s.drift_history_file or paths.drift_history_file,
             stream_state=paths.stream_state_file,
         )
 
@@ -377,21 +423,27 @@ class _Pass:
             else (as_nonneg_int(cursor.get("eventLineOffset")) or 0)
         )
         finished = self.clock()
-        records.append(
-            (
-                files.reconcile_telemetry,
-                self._telemetry_row(
-                    started=started,
-                    finished=finished,
-                    failure=failure,
-                    offset_before=offset_before,
-                    offset_after=cursor_after,
-                    ingested=tap.count if ok else 0,
-                    transport_health=transport_health,
-                    sequence=sequence,
-                    health=health,
-                ),
-            )
+        telemetry_row = self._telemetry_row(
+            started=started,
+            finished=finished,
+            failure=failure,
+            offset_before=offset_before,
+            offset_after=cursor_after,
+            ingested=tap.count if ok else 0,
+            transport_health=transport_health,
+            sequence=sequence,
+            health=health,
+        )
+        records.append((files.reconcile_telemetry, telemetry_row))
+
+        # steps 12-14: summary, drift, tuning; success and failure passes alike (Q-30)
+        drift = self._drift_step(
+            telemetry_row=telemetry_row,
+            health=health,
+            merged=merged,
+            records=records,
+            warnings=warnings,
+            now=finished,
         )
 
         # -- writing: records, then projections, then the position and the cursor ---------
@@ -410,6 +462,7 @@ class _Pass:
         if sequence is not None:
             write_json(files.sequence_state, sequence)
         write_json(files.transport_health, transport_health)
+        write_json(files.drift_state, drift)
         if ok and extent is not None:
             write_json(
                 files.stream_state,
@@ -435,6 +488,100 @@ class _Pass:
             failure_message=failure.message,
             warnings=tuple(warnings),
         )
+
+    # -- steps 12-14 ---------------------------------------------------------------------------
+    def _drift_step(
+        self,
+        *,
+        telemetry_row: dict[str, Any],
+        health: dict[str, Any],
+        merged: dict[str, Any] | None,
+        records: list[tuple[Path, dict[str, Any]]],
+        warnings: list[str],
+        now: int,
+    ) -> dict[str, Any]:
+        """Summarize telemetry, evaluate drift, merge ``drift``/``tuning`` into ``merged``
+        (in place), queue the history row and the drift escalation; return the drift object.
+
+        Reads the telemetry tails and the previous drift projection; writes nothing.
+        """
+        s, files = self.s, self.files
+        summary: dict[str, Any] | None
+        try:
+            result = summarize_with(
+                paths=self.paths,
+                reconcile_file=files.reconcile_telemetry,
+                control_file=files.control_telemetry,
+                window=s.drift_summary_window,
+                now=now,
+                extra_reconcile_lines=[dumps_compact(telemetry_row).encode("utf-8")],
+            )
+        except OSError as exc:
+            # upstream: a summary failure means no summary (no recommendation, no tuning)
+            warnings.append(f"telemetry summary unavailable: {exc}")
+            summary = None
+        else:
+            warnings.extend(result.warnings)
+            summary = result.summary
+        previous, problem = previous_drift_lenient(files.drift_state, files.drift_history)
+        if problem is not None:
+            warnings.append(problem)
+        recommended, confidence, rationale = summary_recommendation(summary)
+        if s.known_profiles is not None and recommended and recommended not in s.known_profiles:
+            warnings.append(
+                f"recommended profile {recommended!r} is not in the threshold catalog; "
+                "drift evaluated without a recommendation"
+            )
+            recommended = ""
+        thresholds = health.get("thresholds")
+        applied = s.thresholds.profile or alt(
+            thresholds.get("profile") if isinstance(thresholds, dict) else None
+        )
+        drift = evaluate_drift(
+            previous,
+            DriftInputs(
+                loop_id=self.paths.loop_id,
+                now=now,
+                applied_profile=applied if isinstance(applied, str) else "",
+                recommended_profile=recommended,
+                recommendation_confidence=confidence if confidence in CONFIDENCES else "low",
+                min_confidence=s.drift_min_confidence,
+                required_streak=s.drift_required_streak,
+                summary_window=s.drift_summary_window,
+                rationale=rationale,
+            ),
+        )
+        records.append((files.drift_history, drift_history_row(drift, now)))
+        if merged is not None:
+            merged["drift"] = state_drift(drift, s.trace_id)
+            if summary is not None:
+                merged_health = merged.get("health")
+                merged_thresholds = (
+                    merged_health.get("thresholds") if isinstance(merged_health, dict) else None
+                )
+                merged["tuning"] = tuning_block(
+                    summary,
+                    merged_thresholds.get("profile")
+                    if isinstance(merged_thresholds, dict)
+                    else None,
+                )
+        if transitioned_to_active(drift):
+            records.append(
+                (
+                    files.escalations,
+                    profile_drift_escalation(
+                        now=now,
+                        loop_id=self.paths.loop_id,
+                        trace_id=s.trace_id,
+                        transport=s.transport,
+                        state_file=str(files.state),
+                        drift_state_file=str(files.drift_state),
+                        drift_history_file=str(files.drift_history),
+                        drift=drift,
+                    ),
+                )
+            )
+        return drift
 
     # -- builders ----------------------------------------------------------------------------
     def _last_envelope(self, tap: _BatchTap, total_lines: int, now: int) -> dict[str, Any] | None:

@@ -1,4 +1,10 @@
-"""``status``: read a loop's artifacts and build the operator view (writes nothing)."""
+"""``status``: read a loop's artifacts and build the operator view (writes nothing).
+
+Besides the projections and the last line of each stream, status folds the telemetry
+summary over the last ``summary_window`` rows of ``TEL/reconcile.jsonl`` / ``TEL/control.jsonl``
+(O(window) reads from the end of each file), which fills ``tuning.recommendedProfile``,
+``confidence``, ``rationale`` and ``telemetrySummary``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import attrs
 
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._files import last_jsonl_object
+from ops_manager.engine.telemetry_summary import summarize_with
 from ops_manager.errors import OpsError
 from ops_manager.reducers.status import StatusInputs, build_status
 from ops_manager.store import LoopPaths, read_json_file
@@ -47,8 +54,7 @@ class StatusFiles:
             "driftStateFile": self.drift_state or p.drift_state_file,
             "driftHistoryFile": self.drift_history or p.drift_history_file,
             "alertDispatchStateFile": self.alert_dispatch_state or p.alert_dispatch_state_file,
-            "alertDispatchTelemetryFile": self.alert_dispatch_telemetry
-            or p.alert_telemetry_file,
+            "alertDispatchTelemetryFile": self.alert_dispatch_telemetry or p.alert_telemetry_file,
             "reconcileTelemetryFile": p.reconcile_telemetry_file,
             "controlTelemetryFile": p.control_telemetry_file,
         }
@@ -79,8 +85,9 @@ def loop_status(
     state_path, health_path = resolved["stateFile"], resolved["healthFile"]
     if not state_path.exists() and not health_path.exists():
         raise OpsError(f"no status artifacts found for loop: {paths.loop_id}")
+    at = utc_now_epoch() if now is None else now
     inputs = StatusInputs(
-        now=utc_now_epoch() if now is None else now,
+        now=at,
         repo_path=str(paths.repo),
         loop_id=paths.loop_id,
         summary_window=summary_window,
@@ -101,8 +108,29 @@ def loop_status(
         last_sequence=last_jsonl_object(resolved["sequenceTelemetryFile"]),
         last_invocation=last_jsonl_object(resolved["controlInvocationsFile"]),
         last_alert=last_jsonl_object(resolved["alertDispatchTelemetryFile"]),
-        # the telemetry summary (tuning.recommendedProfile, ...) arrives with the
-        # telemetry-summary command; until then those tuning fields are null
-        summary=None,
+        summary=_summary(paths, resolved, summary_window, at),
     )
     return build_status(inputs)
+
+
+def _summary(
+    paths: LoopPaths, resolved: dict[str, Path], window: int, now: int
+) -> dict[str, Any] | None:
+    """The telemetry summary when ``TEL/reconcile.jsonl`` exists (else ``None``).
+
+    Malformed rows do not void it (they are counted in ``observed.malformedRows``); an
+    unreadable file does (``None``, as upstream's "errors -> null").
+    """
+    reconcile_file = resolved["reconcileTelemetryFile"]
+    if not reconcile_file.is_file():
+        return None
+    try:
+        return summarize_with(
+            paths=paths,
+            reconcile_file=reconcile_file,
+            control_file=resolved["controlTelemetryFile"],
+            window=window,
+            now=now,
+        ).summary
+    except OSError:
+        return None

@@ -300,7 +300,7 @@ class SpriteServiceTransport:
     def _events_page(
         self, request: ObserveRequest, cursor: int, max_events: int
     ) -> tuple[list[EventTuple], int, int]:
-        loop = request.paths.loop_id
+        loop = _query_value(request.paths.loop_id)
         path = f"/ops/events?loopId={loop}&cursor={cursor}&maxEvents={max_events}"
         body = self._get_json(path, request.trace_id, "/ops/events")
         return parse_events_page(body)
@@ -308,7 +308,7 @@ class SpriteServiceTransport:
     # -- Transport -----------------------------------------------------------------------------
     def observe(self, request: ObserveRequest) -> _ServiceObservation:
         """GET the snapshot, then the first page of events after ``request.start``."""
-        loop = request.paths.loop_id
+        loop = _query_value(request.paths.loop_id)
         snapshot = self._get_json(f"/ops/snapshot?loopId={loop}", request.trace_id, "/ops/snapshot")
         try:
             view = view_from_snapshot(snapshot)
@@ -363,6 +363,14 @@ class SpriteServiceTransport:
         if not isinstance(answer, dict):
             answer = {}
         return execution_from_answer(answer, command)
+
+
+def _query_value(value: str) -> str:
+    """Percent-encode a query value (upstream sent it raw; identical for usual loop ids, and
+    a loop id with ``&``, ``#``, ``%`` or a space no longer breaks the query)."""
+    from urllib.parse import quote
+
+    return quote(value, safe="-_.~")
 
 
 def _is_control_answer(answer: Any) -> bool:
