@@ -910,11 +910,6 @@ def test_a_separate_manager_repo_keeps_its_own_records(
     assert json.loads(out)["transition"]["currentState"] == "running"
 
 
-@pytest.mark.xfail(
-    reason="engine/reconcile.py does not pass repo_path= to project_lifecycle, so over "
-    "sprite_service state.source.repoPath is the SERVICE's repo (loop.md Q-36: the local one)",
-    strict=False,
-)
 def test_state_source_is_the_local_repo_q36(
     tmp_path: Path, token: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

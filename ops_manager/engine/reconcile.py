@@ -318,6 +318,8 @@ class _Pass:
                 now=now,
                 snapshot_file=None,
                 events_file=None,
+                # state.source is the local repo even when the runtime is remote
+                repo_path=str(self.paths.repo),
             )
             if extent.torn_tail_bytes:
                 warnings.append(
