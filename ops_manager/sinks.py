@@ -43,6 +43,8 @@ class AlertEvent:
     #: stable for one notification across every retry and replay
     idempotency_key: str
     run_id: str | None = None
+    #: the repo's directory name (never an absolute local path, DECISIONS Q-19)
+    repo_name: str | None = None
     reason_codes: tuple[str, ...] = ()
     summary: str = ""
 

@@ -165,7 +165,7 @@ def make_event(**overrides: Any) -> AlertEvent:
         "reason_codes": ("ingest_stale",),
         "summary": "loop demo-loop is critical: ingest_stale",
     }
-    unknown = set(overrides) - set(fields)
+    unknown = set(overrides) - {f.name for f in attrs.fields(AlertEvent)}
     if unknown:
         raise TypeError(f"make_event() got unknown fields: {sorted(unknown)}")
     fields.update(overrides)

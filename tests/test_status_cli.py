@@ -297,11 +297,14 @@ def test_status_after_a_reconcile(capsys: pytest.CaptureFixture[str], reconciled
         "transport": "local",
         "traceId": "trace-1",
     }
+    # alerts are enabled by default: dispatch ran after the pass with the same trace (item 104)
     assert vis["trace"] == {
         "reconcileTraceId": "trace-1",
         "sequenceTraceId": "trace-1",
+        "alertTraceId": "trace-1",
         "sharedTraceId": "trace-1",
     }
+    assert st["alerts"]["dispatch"]["lastTraceId"] == "trace-1"
     assert st["tuning"]["summaryWindow"] == 200
     assert st["tuning"]["appliedProfile"] == "balanced"
     assert list(st["tuning"]) == [
@@ -315,8 +318,8 @@ def test_status_after_a_reconcile(capsys: pytest.CaptureFixture[str], reconciled
     # traceLinkage keeps its nulls; its sharedTraceId needs reconcile == alert trace
     assert list(st["traceLinkage"]) == TRACE_KEYS
     assert st["traceLinkage"]["reconcileTraceId"] == "trace-1"
-    assert st["traceLinkage"]["alertTraceId"] is None
-    assert st["traceLinkage"]["sharedTraceId"] is None
+    assert st["traceLinkage"]["alertTraceId"] == "trace-1"
+    assert st["traceLinkage"]["sharedTraceId"] == "trace-1"
     assert list(st["files"]) == FILE_KEYS
     assert st["files"]["stateFile"] == str(ops(reconciled) / "state.json")
     assert st["files"]["reconcileTelemetryFile"] == str(tel(reconciled) / "reconcile.jsonl")
@@ -727,7 +730,12 @@ def test_status_after_failed_reconciles_only(
     assert "transport_unreachable" in st["health"]["reasonCodes"]
     assert st["reconcile"]["lastStatus"] == "failed"
     assert st["reconcile"]["lastFailureCode"] == "snapshot_unavailable"
-    assert st["visibility"]["trace"] == {"reconcileTraceId": "tf", "sharedTraceId": "tf"}
+    # dispatch runs after failed passes too (outages are paged), with the pass's trace
+    assert st["visibility"]["trace"] == {
+        "reconcileTraceId": "tf",
+        "alertTraceId": "tf",
+        "sharedTraceId": "tf",
+    }
     assert st["lifecycle"] == {
         "state": "unknown",
         "confidence": None,

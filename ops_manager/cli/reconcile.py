@@ -80,7 +80,7 @@ def _env(name: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, resolve env and profile, run one pass."""
     from ops_manager.engine.profiles import default_profiles_path, load_catalog
-    from ops_manager.engine.reconcile import TRANSPORTS, ReconcileSettings, reconcile
+    from ops_manager.engine.reconcile import TRANSPORTS, AlertOptions, ReconcileSettings, reconcile
     from ops_manager.reducers.thresholds import (
         apply_precedence,
         resolve_profile,
@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     drift_window = positive_int(
         args.drift_summary_window, "--drift-summary-window must be an integer >= 1", 200
     )
-    choice(args.alerts_enabled, ("true", "false"), "--alerts-enabled must be true or false", "true")
+    alerts_enabled = choice(
+        args.alerts_enabled, ("true", "false"), "--alerts-enabled must be true or false", "true"
+    )
     transport = choice(
         args.transport, TRANSPORTS, "--transport must be local or sprite_service", "local"
     )
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.alerts_enabled is None:
         # DECISIONS Q-9: an invalid env value is an error, like the flag
-        choice(
+        alerts_enabled = choice(
             _env("OPS_MANAGER_ALERTS_ENABLED"),
             ("true", "false"),
             "OPS_MANAGER_ALERTS_ENABLED must be true or false",
@@ -206,6 +208,14 @@ def run(args: argparse.Namespace) -> int:
         drift_state_file=_path(args.drift_state_file),
         drift_history_file=_path(args.drift_history_file),
         known_profiles=frozenset(catalog["profiles"]),
+        alerts=AlertOptions(
+            # None: the dispatcher falls back to $OPS_MANAGER_ALERT_SINKS_FILE, then the default
+            config_file=Path(args.alert_config_file) if args.alert_config_file else None,
+            state_file=_path(args.alert_dispatch_state_file),
+            telemetry_file=_path(args.alert_dispatch_telemetry_file),
+        )
+        if alerts_enabled == "true"
+        else None,
     )
     result = reconcile(settings)
     for warning in result.warnings:

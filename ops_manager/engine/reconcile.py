@@ -95,6 +95,15 @@ def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int
 
 
 @attrs.frozen
+class AlertOptions:
+    """Alert dispatch after a pass (``loop.md`` §3.8.2 step 15); paths ``None`` = defaults."""
+
+    config_file: Path | None = None
+    state_file: Path | None = None
+    telemetry_file: Path | None = None
+
+
+@attrs.frozen
 class ReconcileSettings:
     """Everything one pass needs, already validated (the CLI resolves flags and env)."""
 
@@ -124,6 +133,8 @@ class ReconcileSettings:
     #: the catalog's profile names; a recommendation outside it is treated as none (with a
     #: warning) instead of failing every pass. ``None``: not checked.
     known_profiles: frozenset[str] | None = None
+    #: dispatch new escalations to the alert sinks after the pass (fail-open); ``None``: off
+    alerts: AlertOptions | None = None
 
 
 @attrs.frozen
@@ -205,7 +216,21 @@ def reconcile(
     paths.ops_dir.mkdir(parents=True, exist_ok=True)
     paths.telemetry_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(paths.lock_file):
-        return _Pass(settings, paths, files, transport, clock).run()
+        result = _Pass(settings, paths, files, transport, clock).run()
+    if settings.alerts is not None:
+        # after the pass and outside its lock (dispatch has its own): a slow or dead sink
+        # must not hold up the next reconcile of this loop. Never raises (fail-open), and
+        # runs after failed passes too, so transport outages are paged.
+        from ops_manager.engine.alert_dispatch import run_dispatch_after_reconcile
+
+        run_dispatch_after_reconcile(
+            paths,
+            trace_id=settings.trace_id,
+            config_file=settings.alerts.config_file,
+            state_file=settings.alerts.state_file,
+            telemetry_file=settings.alerts.telemetry_file,
+        )
+    return result
 
 
 class _BatchTap:
@@ -807,6 +832,7 @@ def _group_by_path(
 
 __all__ = [
     "TRANSPORTS",
+    "AlertOptions",
     "ReconcileFiles",
     "ReconcileResult",
     "ReconcileSettings",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import ops_manager_webhook
 import pytest
 import requests
 from ops_manager_webhook import WebhookSink, repo_label, scrub_local_paths
 
-from ops_manager.sinks import SinkConfigError, get_sink
+from ops_manager.sinks import AlertEvent, SinkConfigError, get_sink
 from ops_manager.testing import LoopbackReceiver, SinkContract, make_event
 
 URL = "https://hooks.example.test/ingest/s3cr3t-webhook-path"
@@ -143,6 +144,10 @@ def test_repo_path_is_a_repo_name_never_a_local_path() -> None:
 
     assert repo_label(Named()) == "payments"  # type: ignore[arg-type]
     assert repo_label(make_event()) is None
+    if "repo_name" in {f.name for f in attrs.fields(AlertEvent)}:  # core passes the name
+        event = make_event(repo_name="payments")
+        body = json.loads(WebhookSink().build_request("w", CONFIG, event, ENV).body)
+        assert body["source"]["repoPath"] == "payments"
 
 
 def test_registered_through_the_entry_point() -> None:
