@@ -64,6 +64,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ops_manager.cli.service_client",
         "Call a sprite service endpoint with auth and retries.",
     ),
+    "fleet-registry": (
+        "ops_manager.cli.fleet_registry",
+        "Validate and normalise the fleet registry.",
+    ),
+    "fleet-reconcile": (
+        "ops_manager.cli.fleet_reconcile",
+        "Reconcile every loop of the fleet, concurrently.",
+    ),
+    "fleet-status": (
+        "ops_manager.cli.fleet_status",
+        "Fleet posture and the loops needing attention.",
+    ),
+    "fleet-policy": (
+        "ops_manager.cli.fleet_policy",
+        "Candidates, suppressions and autonomous eligibility from the fleet state.",
+    ),
+    "fleet-handoff": (
+        "ops_manager.cli.fleet_handoff",
+        "Plan, confirm or autonomously execute fleet control intents.",
+    ),
+    "promotion-gates": (
+        "ops_manager.cli.promotion_gates",
+        "Decide promote vs hold from five gates.",
+    ),
+    "promotion-ci": (
+        "ops_manager.cli.promotion_ci",
+        "CI wrapper: promotion result JSON and markdown.",
+    ),
     "demo": (
         "ops_manager.cli.demo",
         "Build a realistic example runtime repo, reconcile it, show status.",
