@@ -13,6 +13,7 @@ Sink plugins are separate distributions registering through
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -130,3 +131,61 @@ def get_sink(sink_type: str) -> Sink:
         )
         raise SinkConfigError(f"sink type '{sink_type}' is not installed: {hint}")
     return sink
+
+
+# --- the sink authoring kit: helpers every sink needs, so plugins do not copy them ---------
+
+#: an env var NAME (configs reference secrets by name, never by value)
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+_ABS_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~/|/|[A-Za-z]:[\\/])[^\s\"'<>|,;]*")
+
+
+def _last_component(match: re.Match[str]) -> str:
+    path = match.group(0)
+    tail = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
+    return tail if tail and tail != "~" else path
+
+
+def scrub_local_paths(value: Any) -> Any:
+    """``value`` with every absolute local path reduced to its last component.
+
+    Core already removes path fields from ``event.escalation``; a sink that embeds free text
+    applies this as its own guard, so no path of the manager's machine leaves it
+    (DECISIONS Q-19). Pure; recurses into dicts, lists and tuples.
+    """
+    if isinstance(value, str):
+        return _ABS_PATH.sub(_last_component, value)
+    if isinstance(value, Mapping):
+        return {scrub_local_paths(k): scrub_local_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_local_paths(v) for v in value]
+    return value
+
+
+def check_env_ref(problems: list[str], sink_id: str, config: Mapping[str, Any], field: str) -> None:
+    """Append a problem unless ``config[field]`` names an env var (core's exact wording)."""
+    value = config.get(field)
+    if not isinstance(value, str) or not ENV_NAME.match(value):
+        problems.append(f"sink '{sink_id}': {field} must name an env var ({ENV_NAME.pattern})")
+
+
+def check_timeout(problems: list[str], sink_id: str, config: Mapping[str, Any]) -> None:
+    """Append a problem unless ``timeoutSeconds`` is absent or a number from 1 to 120."""
+    value = config.get("timeoutSeconds")
+    if value is None or value is False:  # absent/null/false: the default (5 s)
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
+        problems.append(f"sink '{sink_id}': timeoutSeconds must be a number from 1 to 120")
+
+
+def require_secret(env: Mapping[str, str], name: str, what: str, sink_id: str | None = None) -> str:
+    """The value of env var ``name``, or :class:`SinkConfigError` ``<what> env is unset: <name>``.
+
+    The message names the variable, never its value.
+    """
+    value = env.get(name)
+    if not value:
+        where = f"sink '{sink_id}': " if sink_id else ""
+        raise SinkConfigError(f"{where}{what} env is unset: {name}")
+    return value

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from ops_manager.hookspecs import hookimpl
-from ops_manager.sinks import AlertEvent, Sink, SinkConfigError, SinkRequest
+from ops_manager.sinks import (
+    AlertEvent,
+    Sink,
+    SinkRequest,
+    check_env_ref,
+    check_timeout,
+    require_secret,
+    scrub_local_paths,
+)
 
 __all__ = ["PagerDutySink", "opsmgr_register_sinks", "scrub_local_paths"]
 
@@ -31,7 +38,6 @@ __version__ = "0.1.0"
 
 SINK_TYPE = "pagerduty_events"
 DEFAULT_ENDPOINT = "https://events.pagerduty.com/v2/enqueue"
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 #: field -> default, applied when the config leaves it out (an explicit "" is sent as "")
 PAYLOAD_DEFAULTS = {
     "source": "superloop-ops-manager",
@@ -43,29 +49,6 @@ PAYLOAD_DEFAULTS = {
 SEVERITY_MAP = {"info": "info", "warning": "warning", "critical": "critical"}
 SUMMARY_LIMIT = 1024
 DEDUP_KEY_LIMIT = 255
-
-_ABS_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~/|/|[A-Za-z]:[\\/])[^\s\"'<>|,;]*")
-
-
-def _last_component(match: re.Match[str]) -> str:
-    path = match.group(0)
-    tail = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
-    return tail if tail and tail != "~" else path
-
-
-def scrub_local_paths(value: Any) -> Any:
-    """``value`` with every absolute local path reduced to its last component.
-
-    Core already removes absolute paths from ``event.escalation``; this is the sink's own
-    guard (DECISIONS Q-19). Pure.
-    """
-    if isinstance(value, str):
-        return _ABS_PATH.sub(_last_component, value)
-    if isinstance(value, Mapping):
-        return {scrub_local_paths(k): scrub_local_paths(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_local_paths(v) for v in value]
-    return value
 
 
 def wire_dedup_key(key: str) -> str:
@@ -96,30 +79,6 @@ def summary_line(event: AlertEvent) -> str:
     return line
 
 
-def _env_ref(problems: list[str], sink_id: str, config: Mapping[str, Any], field: str) -> None:
-    value = config.get(field)
-    if not isinstance(value, str) or not ENV_NAME.match(value):
-        # the same wording as core's contract check, so the two de-duplicate
-        problems.append(f"sink '{sink_id}': {field} must name an env var ({ENV_NAME.pattern})")
-
-
-def _timeout(problems: list[str], sink_id: str, config: Mapping[str, Any]) -> None:
-    value = config.get("timeoutSeconds")
-    if value is None or value is False:  # absent/null/false: the default (5 s)
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
-        problems.append(f"sink '{sink_id}': timeoutSeconds must be a number from 1 to 120")
-
-
-def _routing_key(config: Mapping[str, Any], env: Mapping[str, str], sink_id: str | None) -> str:
-    name = str(config["routingKeyEnv"])
-    value = env.get(name)
-    if not value:
-        where = f"sink '{sink_id}': " if sink_id else ""
-        raise SinkConfigError(f"{where}pagerduty routing key env is unset: {name}")
-    return value
-
-
 def _field(config: Mapping[str, Any], name: str) -> str:
     value = config.get(name)
     return value if isinstance(value, str) else PAYLOAD_DEFAULTS[name]
@@ -138,7 +97,7 @@ class PagerDutySink:
         ``class`` are strings when set; ``endpoint`` is an http(s) URL when set;
         ``timeoutSeconds`` is 1..120."""
         problems: list[str] = []
-        _env_ref(problems, sink_id, config, "routingKeyEnv")
+        check_env_ref(problems, sink_id, config, "routingKeyEnv")
         for name in PAYLOAD_DEFAULTS:
             value = config.get(name)
             if value is not None and not isinstance(value, str):
@@ -150,7 +109,7 @@ class PagerDutySink:
                 problems.append(
                     f"sink '{sink_id}': endpoint must be an http(s) URL (got {endpoint!r})"
                 )
-        _timeout(problems, sink_id, config)
+        check_timeout(problems, sink_id, config)
         return problems
 
     def secret_envs(self, config: Mapping[str, Any]) -> list[str]:
@@ -159,14 +118,16 @@ class PagerDutySink:
 
     def destination_key(self, config: Mapping[str, Any], env: Mapping[str, str]) -> str:
         """The routing key (PagerDuty rate-limits per key; a secret: never logged)."""
-        return _routing_key(config, env, None)
+        return require_secret(env, str(config["routingKeyEnv"]), "pagerduty routing key")
 
     def build_request(
         self, sink_id: str, config: Mapping[str, Any], event: AlertEvent, env: Mapping[str, str]
     ) -> SinkRequest:
         """The Events v2 POST for ``event``. Pure; ``SinkConfigError`` on a missing env."""
         body: dict[str, Any] = {
-            "routing_key": _routing_key(config, env, sink_id),
+            "routing_key": require_secret(
+                env, str(config["routingKeyEnv"]), "pagerduty routing key", sink_id
+            ),
             "event_action": "resolve" if event.action == "resolve" else "trigger",
             "dedup_key": wire_dedup_key(event.dedup_key),
         }

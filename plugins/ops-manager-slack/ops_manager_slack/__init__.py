@@ -13,19 +13,24 @@ sends them. Registered through the ``ops_manager`` entry-point group.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ops_manager.hookspecs import hookimpl
-from ops_manager.sinks import AlertEvent, Sink, SinkConfigError, SinkRequest
+from ops_manager.sinks import (
+    AlertEvent,
+    Sink,
+    SinkRequest,
+    check_env_ref,
+    check_timeout,
+    require_secret,
+)
 
 __all__ = ["SlackSink", "opsmgr_register_sinks"]
 
 __version__ = "0.1.0"
 
 SINK_TYPE = "slack"
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 #: Block Kit limit for a section's text
 SECTION_TEXT_LIMIT = 3000
 OPTIONAL_STRINGS = (("channel", "channel"), ("username", "username"), ("iconEmoji", "icon_emoji"))
@@ -39,30 +44,6 @@ def mrkdwn_escape(text: str) -> str:
 def _code(text: str) -> str:
     """``text`` as an inline code span (escaped; backticks cannot occur inside)."""
     return "`" + mrkdwn_escape(text.replace("`", "'")) + "`"
-
-
-def _env_ref(problems: list[str], sink_id: str, config: Mapping[str, Any], field: str) -> None:
-    value = config.get(field)
-    if not isinstance(value, str) or not ENV_NAME.match(value):
-        # the same wording as core's contract check, so the two de-duplicate
-        problems.append(f"sink '{sink_id}': {field} must name an env var ({ENV_NAME.pattern})")
-
-
-def _timeout(problems: list[str], sink_id: str, config: Mapping[str, Any]) -> None:
-    value = config.get("timeoutSeconds")
-    if value is None or value is False:  # absent/null/false: the default (5 s)
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
-        problems.append(f"sink '{sink_id}': timeoutSeconds must be a number from 1 to 120")
-
-
-def _webhook_url(config: Mapping[str, Any], env: Mapping[str, str], sink_id: str | None) -> str:
-    name = str(config["webhookUrlEnv"])
-    value = env.get(name)
-    if not value:
-        where = f"sink '{sink_id}': " if sink_id else ""
-        raise SinkConfigError(f"{where}slack webhook env is unset: {name}")
-    return value
 
 
 def headline(event: AlertEvent) -> str:
@@ -116,12 +97,12 @@ class SlackSink:
         """``webhookUrlEnv`` is an env var name; ``channel``, ``username``, ``iconEmoji``
         are strings when set; ``timeoutSeconds`` is 1..120."""
         problems: list[str] = []
-        _env_ref(problems, sink_id, config, "webhookUrlEnv")
+        check_env_ref(problems, sink_id, config, "webhookUrlEnv")
         for field, _ in OPTIONAL_STRINGS:
             value = config.get(field)
             if value is not None and not isinstance(value, str):
                 problems.append(f"sink '{sink_id}': {field} must be a string (got {value!r})")
-        _timeout(problems, sink_id, config)
+        check_timeout(problems, sink_id, config)
         return problems
 
     def secret_envs(self, config: Mapping[str, Any]) -> list[str]:
@@ -130,13 +111,13 @@ class SlackSink:
 
     def destination_key(self, config: Mapping[str, Any], env: Mapping[str, str]) -> str:
         """The webhook URL (Slack rate-limits per webhook; a secret: never logged)."""
-        return _webhook_url(config, env, None)
+        return require_secret(env, str(config["webhookUrlEnv"]), "slack webhook")
 
     def build_request(
         self, sink_id: str, config: Mapping[str, Any], event: AlertEvent, env: Mapping[str, str]
     ) -> SinkRequest:
         """The incoming-webhook POST for ``event``. Pure; ``SinkConfigError`` on missing env."""
-        url = _webhook_url(config, env, sink_id)
+        url = require_secret(env, str(config["webhookUrlEnv"]), "slack webhook", sink_id)
         body: dict[str, Any] = {"text": headline(event)}
         for field, wire in OPTIONAL_STRINGS:
             value = config.get(field)

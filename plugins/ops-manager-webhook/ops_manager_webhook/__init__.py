@@ -18,42 +18,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ops_manager.hookspecs import hookimpl
-from ops_manager.sinks import AlertEvent, Sink, SinkConfigError, SinkRequest
+from ops_manager.sinks import (
+    AlertEvent,
+    Sink,
+    SinkRequest,
+    check_env_ref,
+    check_timeout,
+    require_secret,
+    scrub_local_paths,
+)
 
 __all__ = ["WebhookSink", "opsmgr_register_sinks", "scrub_local_paths"]
 
 __version__ = "0.1.0"
 
 SINK_TYPE = "webhook"
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 #: headers the HTTP layer or ops-manager itself controls; a config may not set them
 RESERVED_HEADERS = frozenset({"content-length", "host", "transfer-encoding", "idempotency-key"})
 CHANNEL = "ops_manager_alert_dispatch"
 
 # an absolute local path (POSIX, ~/..., or a Windows drive) starting a token
-_ABS_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~/|/|[A-Za-z]:[\\/])[^\s\"'<>|,;]*")
-
-
-def _last_component(match: re.Match[str]) -> str:
-    path = match.group(0)
-    tail = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
-    return tail if tail and tail != "~" else path
-
-
-def scrub_local_paths(value: Any) -> Any:
-    """``value`` with every absolute local path reduced to its last component.
-
-    Core already removes absolute paths from ``event.escalation``; this is the sink's own
-    guard (DECISIONS Q-19) so that no path of the manager's machine is ever sent. Pure.
-    """
-    if isinstance(value, str):
-        return _ABS_PATH.sub(_last_component, value)
-    if isinstance(value, Mapping):
-        return {scrub_local_paths(k): scrub_local_paths(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_local_paths(v) for v in value]
-    return value
 
 
 def repo_label(event: AlertEvent) -> str | None:
@@ -67,29 +52,6 @@ def repo_label(event: AlertEvent) -> str | None:
         return None
     scrubbed = scrub_local_paths(value)
     return scrubbed if isinstance(scrubbed, str) else None
-
-
-def _env_ref(problems: list[str], sink_id: str, config: Mapping[str, Any], field: str) -> None:
-    value = config.get(field)
-    if not isinstance(value, str) or not ENV_NAME.match(value):
-        # the same wording as core's contract check, so the two de-duplicate
-        problems.append(f"sink '{sink_id}': {field} must name an env var ({ENV_NAME.pattern})")
-
-
-def _timeout(problems: list[str], sink_id: str, config: Mapping[str, Any]) -> None:
-    value = config.get("timeoutSeconds")
-    if value is None or value is False:  # absent/null/false: the default (5 s)
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
-        problems.append(f"sink '{sink_id}': timeoutSeconds must be a number from 1 to 120")
-
-
-def _secret(env: Mapping[str, str], name: str, what: str, sink_id: str | None = None) -> str:
-    value = env.get(name)
-    if not value:
-        where = f"sink '{sink_id}': " if sink_id else ""
-        raise SinkConfigError(f"{where}{what} env is unset: {name}")
-    return value
 
 
 def compact_json(value: Any) -> bytes:
@@ -109,9 +71,9 @@ class WebhookSink:
         """``urlEnv`` (required) and ``authTokenEnv`` (optional) are env var names;
         ``headers`` maps header names to strings; ``timeoutSeconds`` is 1..120."""
         problems: list[str] = []
-        _env_ref(problems, sink_id, config, "urlEnv")
+        check_env_ref(problems, sink_id, config, "urlEnv")
         if config.get("authTokenEnv") is not None:
-            _env_ref(problems, sink_id, config, "authTokenEnv")
+            check_env_ref(problems, sink_id, config, "authTokenEnv")
         headers = config.get("headers")
         if headers is not None:
             if not isinstance(headers, Mapping):
@@ -131,7 +93,7 @@ class WebhookSink:
                         problems.append(
                             f"sink '{sink_id}': headers.{name} must not contain line breaks"
                         )
-        _timeout(problems, sink_id, config)
+        check_timeout(problems, sink_id, config)
         return problems
 
     def secret_envs(self, config: Mapping[str, Any]) -> list[str]:
@@ -144,18 +106,18 @@ class WebhookSink:
 
     def destination_key(self, config: Mapping[str, Any], env: Mapping[str, str]) -> str:
         """The target URL (a secret: never logged)."""
-        return _secret(env, str(config["urlEnv"]), "webhook url")
+        return require_secret(env, str(config["urlEnv"]), "webhook url")
 
     def build_request(
         self, sink_id: str, config: Mapping[str, Any], event: AlertEvent, env: Mapping[str, str]
     ) -> SinkRequest:
         """The webhook POST for ``event``. Pure; raises ``SinkConfigError`` on a missing env."""
-        url = _secret(env, str(config["urlEnv"]), "webhook url", sink_id)
+        url = require_secret(env, str(config["urlEnv"]), "webhook url", sink_id)
         # lowercase name -> (name as sent, value); later entries win, first position is kept
         merged: dict[str, tuple[str, str]] = {"content-type": ("Content-Type", "application/json")}
         token_env = config.get("authTokenEnv")
         if token_env:
-            token = _secret(env, str(token_env), "webhook auth token", sink_id)
+            token = require_secret(env, str(token_env), "webhook auth token", sink_id)
             merged["authorization"] = ("Authorization", f"Bearer {token}")
         for name, value in (config.get("headers") or {}).items():
             merged[str(name).lower()] = (str(name), str(value))
