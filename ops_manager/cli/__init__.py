@@ -112,6 +112,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ops_manager.cli.alert_route_test",
         "Show which sinks would receive a category/severity, and why; check expectations.",
     ),
+    "console": (
+        "ops_manager.cli.console",
+        "Serve the operator console: fleet, loops, SLO charts, backlog confirm.",
+    ),
     "plugins": (
         "ops_manager.cli.plugins",
         "List installed plugins, their versions, hooks and what they provide.",

@@ -1,6 +1,7 @@
 """Append-only streams, atomic projections, locks and artifact paths."""
 
 from ops_manager.store._atomic import fsync_dir, write_atomic
+from ops_manager.store._fleet_paths import FleetPaths
 from ops_manager.store._jsonl import (
     StreamRead,
     append_line,
@@ -14,6 +15,7 @@ from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
 from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
 
 __all__ = [
+    "FleetPaths",
     "LoopPaths",
     "StreamRead",
     "append_line",

@@ -1,0 +1,312 @@
+"""Fleet handoff, the shell (``fleet.md`` §2.5): plan intents, execute them through control.
+
+One call of :func:`fleet_handoff`:
+
+1. checks the policy state exists, creates the handoff state / telemetry directories,
+   validates the registry (fail closed: an expired governance ``reviewBy`` stops here), parses
+   the policy state and checks the mode (``--autonomous-execute requires policy mode
+   guarded_auto``);
+2. takes the handoff run lock (``<handoff-state-file>.lock``): two handoff runs on the same
+   state serialize, so the prior state one reads is the state the other wrote;
+3. builds the plan with the pure reducer (:mod:`ops_manager.reducers.fleet_handoff`), carrying
+   the ``intentAttempts`` ledger (retry guards) from the prior state — or, when there is no
+   prior state, rebuilding it from ``handoff.jsonl``;
+4. appends the ``fleet_handoff_plan`` row (always, before any execution);
+5. for ``manual`` / ``autonomous`` execution: selects the targets (an unknown ``--loop`` /
+   ``--intent-id`` filter is an error, DECISIONS 6.6: nothing executed, no state written),
+   then runs each target through :func:`ops_manager.engine.control.run_control` — a library
+   call — with the handoff trace id and the intent's deterministic idempotency key, so the
+   loop's own control records (``intents.jsonl``, ``telemetry/control.jsonl``,
+   ``control-invocations.jsonl``) carry both, and a repeated run replays instead of
+   executing twice;
+6. records first, projection after: appends the ``fleet_handoff_execute`` row, then
+   overwrites ``handoff-state.json``. Both writes happen under the fleet lock
+   (``FLEET/.lock``), held only for the write itself.
+
+Exit code 0 whatever the control outcomes (§6.12); errors are :class:`OpsError`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import alt
+from ops_manager._timefmt import format_ts, utc_now_epoch
+from ops_manager.engine.fleet_registry import load_registry
+from ops_manager.errors import CorruptStreamError, OpsError
+from ops_manager.reducers import fleet_handoff as rh
+from ops_manager.store import (
+    FleetPaths,
+    append_line,
+    exclusive_lock,
+    iter_records,
+    read_json_file,
+    write_json,
+)
+
+JSON = dict[str, Any]
+
+MODE_PLAN = "plan"
+EXECUTION_MODES = (rh.MODE_MANUAL, rh.MODE_AUTONOMOUS)
+DEFAULT_PREFIX = "fleet-handoff"
+
+
+@attrs.frozen
+class HandoffSettings:
+    """One handoff run, flags already validated (the CLI applies the contract's checks).
+
+    Paths given as ``None`` take the fleet defaults (absolute); a given path is used and
+    echoed verbatim.
+    """
+
+    repo: Path
+    mode: str = MODE_PLAN
+    registry_file: Path | None = None
+    policy_state_file: Path | None = None
+    handoff_state_file: Path | None = None
+    handoff_telemetry_file: Path | None = None
+    trace_id: str | None = None
+    idempotency_prefix: str = DEFAULT_PREFIX
+    loops: tuple[str, ...] = ()
+    intent_ids: tuple[str, ...] = ()
+    by: str | None = None
+    note: str | None = None
+    timeout_seconds: int = 30
+    interval_seconds: int = 2
+    runtime_confirm: bool = True
+
+
+@attrs.frozen
+class HandoffResult:
+    """The state written (and printed) and the exit code."""
+
+    state: JSON
+    exit_code: int = 0
+
+
+#: the control call, as the engine makes it (tests may inject a stand-in)
+ControlFn = Callable[..., Any]
+
+
+def _object(path: Path, error: str) -> JSON | None:
+    value = read_json_file(path, error)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise OpsError(f"{error}: {path}")
+    return value
+
+
+def _attempts_from_stream(path: Path) -> JSON:
+    try:
+        rows = [row for _, row in iter_records(path)]
+    except CorruptStreamError as exc:
+        raise OpsError(f"invalid handoff telemetry JSONL: {path} ({exc.message})") from None
+    except IsADirectoryError:
+        raise OpsError(f"invalid handoff telemetry JSONL: {path}") from None
+    return rh.attempts_from_telemetry(rows)
+
+
+def fleet_handoff(
+    settings: HandoffSettings,
+    *,
+    clock: Callable[[], int] = utc_now_epoch,
+    env: Mapping[str, str] | None = None,
+    control: ControlFn | None = None,
+) -> HandoffResult:
+    """Plan (and optionally execute) the fleet's control intents; see the module docstring.
+
+    ``clock`` stamps everything and is the registry's "now" (governance deadlines);
+    ``env`` replaces ``os.environ`` (``USER``, ``OPS_MANAGER_TRACE_ID``, service tokens);
+    ``control`` replaces :func:`ops_manager.engine.control.run_control`.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if settings.mode not in (MODE_PLAN, *EXECUTION_MODES):
+        raise OpsError(f"unsupported handoff mode: {settings.mode}")
+    if not settings.idempotency_prefix:
+        raise OpsError("--idempotency-prefix must be non-empty")
+    paths = FleetPaths.for_repo(settings.repo)
+    policy_file = settings.policy_state_file or paths.policy_state_file
+    state_file = settings.handoff_state_file or paths.handoff_state_file
+    telemetry_file = settings.handoff_telemetry_file or paths.handoff_telemetry_file
+    if not policy_file.is_file():
+        raise OpsError(f"policy state file not found: {policy_file}")
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    telemetry_file.parent.mkdir(parents=True, exist_ok=True)
+    registry = load_registry(settings.repo, settings.registry_file, now=clock())
+    policy = _object(policy_file, "invalid policy state JSON")
+    if policy is None:  # removed between the two checks
+        raise OpsError(f"policy state file not found: {policy_file}")
+    by = settings.by or environ.get("USER") or "unknown"
+
+    with exclusive_lock(Path(f"{state_file}.lock")):
+        prior = _object(state_file, "invalid existing handoff state JSON")
+        mode = alt(policy.get("mode"), "advisory")
+        if mode not in ("advisory", "guarded_auto"):
+            raise OpsError(f"unsupported policy mode: {mode}")
+        if settings.mode == rh.MODE_AUTONOMOUS and mode != "guarded_auto":
+            raise OpsError("--autonomous-execute requires policy mode guarded_auto")
+        trace_id = (
+            settings.trace_id
+            or _str(policy.get("traceId"))
+            or environ.get("OPS_MANAGER_TRACE_ID")
+            or str(uuid.uuid4())
+        )
+        if prior is not None:
+            attempts = rh.attempts_from_prior_state(prior)
+        else:
+            attempts = _attempts_from_stream(telemetry_file)
+        plan = rh.build_plan(
+            rh.PlanInputs(
+                policy_state=policy,
+                registry=registry,
+                trace_id=trace_id,
+                idempotency_prefix=settings.idempotency_prefix,
+                generated_at=format_ts(clock()),
+                registry_file=str(registry.get("sourceFile") or paths.registry_file),
+                policy_state_file=str(policy_file),
+                attempts=attempts,
+            )
+        )
+        with exclusive_lock(paths.lock_file):
+            append_line(telemetry_file, rh.plan_telemetry_row(plan))
+        if settings.mode == MODE_PLAN:
+            state = plan
+        else:
+            state = _execute(
+                plan,
+                settings,
+                trace_id=trace_id,
+                by=by,
+                clock=clock,
+                env=environ,
+                control=control,
+            )
+        with exclusive_lock(paths.lock_file):
+            if "execution" in state:
+                append_line(telemetry_file, rh.execute_telemetry_row(state))
+            write_json(state_file, state)
+    return HandoffResult(state=state)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _execute(
+    plan: JSON,
+    settings: HandoffSettings,
+    *,
+    trace_id: str,
+    by: str,
+    clock: Callable[[], int],
+    env: Mapping[str, str],
+    control: ControlFn | None,
+) -> JSON:
+    mode = settings.mode
+    selection = rh.select_targets(plan["intents"], mode, settings.loops, settings.intent_ids)
+    if selection.missing_loops:
+        raise OpsError(
+            f"loop filter not found in {mode} execution intents: "
+            + ",".join(selection.missing_loops)
+        )
+    if selection.missing_intents:
+        raise OpsError(
+            f"intent filter not found in {mode} execution intents: "
+            + ",".join(selection.missing_intents)
+        )
+    requested_at = format_ts(clock())
+    results: list[JSON] = []
+    found = plan.get("intentAttempts")
+    ledger: JSON = found if isinstance(found, dict) else {}
+    for target in selection.targets:
+        call = rh.plan_control_call(
+            target,
+            mode=mode,
+            trace_id=trace_id,
+            prefix=settings.idempotency_prefix,
+            note=settings.note,
+            attempts=ledger,
+        )
+        exit_code, entry = 1, None
+        if call.precheck_failure is None:
+            exit_code, entry = _call_control(call, settings, by=by, env=env, control=control)
+        results.append(
+            rh.execution_result(
+                call,
+                mode=mode,
+                requested_by=by,
+                executed_at=format_ts(clock()),
+                exit_code=exit_code,
+                control=entry,
+            )
+        )
+    return rh.apply_execution(
+        plan,
+        mode=mode,
+        requested_by=by,
+        requested_at=requested_at,
+        completed_at=format_ts(clock()),
+        note=settings.note,
+        requested_count=len(selection.targets),
+        results=results,
+    )
+
+
+def _call_control(
+    call: rh.ControlCall,
+    settings: HandoffSettings,
+    *,
+    by: str,
+    env: Mapping[str, str],
+    control: ControlFn | None,
+) -> tuple[int, JSON | None]:
+    """Run one control intent; ``(exit code, the control's intents entry or None)``.
+
+    A control that cannot even start (invalid loop id, unavailable transport, a key reused
+    for another intent) is exit 1 with no entry, reported on stderr — like a control script
+    that died with ``error: ...``.
+    """
+    from ops_manager.engine.control import ControlSettings, run_control
+    from ops_manager.transports import TransportConfig
+
+    token: str | None = None
+    if call.transport == "sprite_service":
+        if call.token_env and env.get(call.token_env):
+            token = env[call.token_env]
+        else:
+            token = env.get("OPS_MANAGER_SERVICE_TOKEN") or None
+    control_settings = ControlSettings(
+        repo=settings.repo,
+        loop_id=call.loop_id,
+        intent=call.control_intent,
+        transport=call.transport,
+        transport_config=TransportConfig(
+            service_base_url=call.service_base_url,
+            service_token=token,
+            retry_attempts=max(call.retry_attempts, 1),
+            retry_backoff_seconds=max(call.retry_backoff_seconds, 0),
+        ),
+        idempotency_key=call.idempotency_key,
+        trace_id=call.trace_id,
+        by=by,
+        note=call.note,
+        timeout_seconds=settings.timeout_seconds,
+        interval_seconds=settings.interval_seconds,
+        confirm=settings.runtime_confirm,
+    )
+    try:
+        result = (control or run_control)(control_settings)
+    except OpsError as exc:
+        sys.stderr.write(
+            f"warning: control for intent {call.intent.get('intentId')} failed: {exc.message}\n"
+        )
+        return 1, None
+    return int(result.exit_code), dict(result.entry)

@@ -1,0 +1,367 @@
+"""Fleet policy, the shell (``fleet.md`` §2.3): read the artifacts, call the reducer, write.
+
+One call of :func:`fleet_policy`:
+
+1. checks the fleet state exists (``fleet state file not found: <path>``), loads the
+   normalised registry (its errors propagate: ``error: ...``, exit 1), parses the fleet state
+   (``invalid fleet state JSON: <path>``);
+2. picks the trace id (``--trace-id`` > fleet state ``traceId`` > ``$OPS_MANAGER_TRACE_ID``
+   > a generated uuid4) and the dedupe window (flag > registry
+   ``policy.noiseControls.dedupeWindowSeconds`` > 300);
+3. under the fleet lock (DECISIONS 6.27): reads the previous policy state, brings the policy
+   history index up to date (only the rows appended since the last run are read, see
+   below), reads the autonomous execution rows of the handoff telemetry and the last
+   governance audit row;
+4. calls the pure :func:`~ops_manager.reducers.fleet_policy.evaluate_policy` with ``now``;
+5. appends the records first — the governance audit event (0 or 1), one history row per
+   candidate, one policy telemetry row — then overwrites ``policy-state.json`` (atomic).
+   A crash in between can only repeat a record on the next run, never lose one; a repeated
+   audit event is recognised from the audit stream's last row and not appended twice.
+   Last, the history index is saved.
+
+**History index.** Dedupe and the autonomous cooldown need, per candidate, the latest
+unsuppressed and the latest eligible history row. Re-reading the whole history every run would
+make a policy run cost grow with the fleet's age, so the fold is kept in a hidden sidecar
+projection beside the stream, ``.<history name>.index.json`` (``{"schemaVersion", "position",
+"lastUnsuppressed", "lastEligible"}``), with the stream position it reflects. A run verifies
+the position (size and the fingerprint of the last consumed line), reads only the bytes after
+it and folds them. A missing, malformed or stale index (the stream was truncated or rewritten)
+is rebuilt from the start of the stream: the index is a cache, never the truth.
+
+**Torn tails.** These streams have one writer (this command, under the fleet lock), so a final
+line without a newline is the remainder of a write that crashed: it was never a record. It is
+ignored when reading and cut off before the next append (reported through ``warn``), so the
+next record does not get glued to it. Complete records are never rewritten or removed: the
+governance audit stream is append-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import dumps_compact, nonempty_str
+from ops_manager._timefmt import utc_now_epoch
+from ops_manager.engine._files import last_jsonl_object
+from ops_manager.engine.fleet_registry import load_registry
+from ops_manager.errors import CorruptStreamError, OpsError
+from ops_manager.reducers._fleet_json import dig, int_or
+from ops_manager.reducers.fleet_policy import (
+    MODES,
+    HistoryIndex,
+    PolicyEvaluation,
+    PolicyFiles,
+    PolicyInputs,
+    evaluate_policy,
+    index_history,
+    policy_mode,
+)
+from ops_manager.reducers.fleet_rollout import is_autonomous_execution
+from ops_manager.runtime import StreamPosition, verify_position
+from ops_manager.store import (
+    FleetPaths,
+    append_lines,
+    exclusive_lock,
+    fsync_dir,
+    iter_records,
+    read_json_file,
+    read_json_or_empty,
+    write_atomic,
+    write_json,
+)
+
+PathArg = str | os.PathLike[str]
+DEFAULT_DEDUPE_WINDOW_SECONDS = 300
+INDEX_SCHEMA_VERSION = "v1"
+
+
+@attrs.frozen
+class FleetPolicyFiles:
+    """Overrides of the artifact paths (``None`` = the default under ``<repo>/.superloop``).
+
+    An override is used verbatim: a relative path stays relative to the working directory and
+    is echoed as given into ``source``/``noiseControls``/``autonomous`` path fields.
+    """
+
+    registry: PathArg | None = None
+    fleet_state: PathArg | None = None
+    policy_state: PathArg | None = None
+    governance_audit: PathArg | None = None
+    handoff_telemetry: PathArg | None = None
+    policy_telemetry: PathArg | None = None
+    policy_history: PathArg | None = None
+
+
+@attrs.frozen
+class _Resolved:
+    registry: Path
+    fleet_state: Path
+    policy_state: Path
+    governance_audit: Path
+    handoff_telemetry: Path
+    policy_telemetry: Path
+    policy_history: Path
+    lock: Path
+
+    def echo(self) -> PolicyFiles:
+        return PolicyFiles(
+            registry_file=str(self.registry),
+            fleet_state_file=str(self.fleet_state),
+            policy_state_file=str(self.policy_state),
+            governance_audit_file=str(self.governance_audit),
+            handoff_telemetry_file=str(self.handoff_telemetry),
+            policy_telemetry_file=str(self.policy_telemetry),
+            policy_history_file=str(self.policy_history),
+        )
+
+
+def _pick(value: PathArg | None, default: Path) -> Path:
+    return default if value is None else Path(os.fspath(value))
+
+
+def _resolve(paths: FleetPaths, files: FleetPolicyFiles) -> _Resolved:
+    return _Resolved(
+        registry=_pick(files.registry, paths.registry_file),
+        fleet_state=_pick(files.fleet_state, paths.state_file),
+        policy_state=_pick(files.policy_state, paths.policy_state_file),
+        governance_audit=_pick(files.governance_audit, paths.policy_governance_file),
+        handoff_telemetry=_pick(files.handoff_telemetry, paths.handoff_telemetry_file),
+        policy_telemetry=_pick(files.policy_telemetry, paths.policy_telemetry_file),
+        policy_history=_pick(files.policy_history, paths.policy_history_file),
+        lock=paths.lock_file,
+    )
+
+
+def resolve_trace_id(
+    flag: str | None, fleet_state: Mapping[str, Any], env: Mapping[str, str]
+) -> str:
+    """``--trace-id`` > fleet state ``traceId`` > ``$OPS_MANAGER_TRACE_ID`` > uuid4 (§6.16)."""
+    return (
+        nonempty_str(flag)
+        or nonempty_str(fleet_state.get("traceId"))
+        or nonempty_str(env.get("OPS_MANAGER_TRACE_ID"))
+        or str(uuid.uuid4())
+    )
+
+
+def _records(path: Path, error: str) -> Iterator[dict[str, Any]]:
+    """Complete records of a JSONL stream; a bad line -> ``<error>: <path> (line N)``."""
+    try:
+        for _, record in iter_records(path):
+            yield record
+    except CorruptStreamError as exc:
+        raise OpsError(f"{error}: {path} (line {exc.line})") from None
+    except IsADirectoryError:
+        raise OpsError(f"{error}: {path}") from None
+
+
+def _object_file(path: Path, error: str) -> dict[str, Any] | None:
+    value = read_json_file(path, error)
+    if value is not None and not isinstance(value, dict):
+        raise OpsError(f"{error}: {path}")
+    return value
+
+
+def history_index_file(history_file: Path) -> Path:
+    """The sidecar index of a policy history stream: ``.<name>.index.json`` beside it."""
+    return history_file.with_name(f".{history_file.name}.index.json")
+
+
+class _NewRecords:
+    """Iterate the complete records after ``start``; ``position`` is where they end."""
+
+    def __init__(self, path: Path, start: StreamPosition, error: str) -> None:
+        self.path = path
+        self.position = start
+        self._error = error
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below, generator body
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise OpsError(f"{self._error}: {self.path}") from None
+        with handle:
+            handle.seek(self.position.byte_offset)
+            offset, line_no = self.position.byte_offset, self.position.line_offset
+            last: bytes | None = None
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # torn tail: a write that never completed
+                offset += len(raw)
+                line_no += 1
+                last = raw
+                if raw.strip():
+                    try:
+                        value = json.loads(raw)
+                    except (ValueError, RecursionError):
+                        value = None
+                    if not isinstance(value, dict):
+                        raise OpsError(f"{self._error}: {self.path} (line {line_no})")
+                    yield value
+            if last is not None:
+                self.position = StreamPosition(
+                    byte_offset=offset,
+                    line_offset=line_no,
+                    last_line_sha256=hashlib.sha256(last).hexdigest(),
+                    last_line_bytes=len(last),
+                )
+
+
+def _load_history_index(
+    index_file: Path, history_file: Path
+) -> tuple[HistoryIndex | None, StreamPosition]:
+    """A verified cached index and its position, or ``(None, start of stream)``."""
+    cached = read_json_or_empty(index_file)
+    index = HistoryIndex.from_json(cached)
+    position = StreamPosition.from_json(cached.get("position"))
+    if (
+        cached.get("schemaVersion") != INDEX_SCHEMA_VERSION
+        or index is None
+        or position is None
+        or verify_position(history_file, position) is not None
+    ):
+        return None, StreamPosition()
+    return index, position
+
+
+def read_history_index(history_file: Path) -> tuple[HistoryIndex, StreamPosition]:
+    """The policy history folded up to its last complete record (incremental, see module doc).
+
+    Raises ``invalid policy history JSONL: <path> (line N)`` for a bad record after the
+    cached position.
+    """
+    start_index, start = _load_history_index(history_index_file(history_file), history_file)
+    new = _NewRecords(history_file, start, "invalid policy history JSONL")
+    index = index_history(new, start_index)
+    return index, new.position
+
+
+def _save_history_index(history_file: Path, index: HistoryIndex, position: StreamPosition) -> None:
+    document = {"schemaVersion": INDEX_SCHEMA_VERSION, "position": position.to_json()}
+    document.update(index.to_json())
+    write_atomic(history_index_file(history_file), dumps_compact(document) + "\n")
+
+
+def drop_torn_tail(path: Path) -> int:
+    """Cut an unterminated final line (a crashed write) off ``path``; return bytes dropped.
+
+    Only for streams whose writers all hold the fleet lock (so no write is in progress).
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except (FileNotFoundError, IsADirectoryError):
+        return 0
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return 0
+        end = size
+        keep = 0
+        while end > 0:
+            start = max(0, end - 65536)
+            block = os.pread(fd, end - start, start)
+            idx = block.rfind(b"\n")
+            if idx >= 0:
+                keep = start + idx + 1
+                break
+            end = start
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+    return size - keep
+
+
+def fleet_policy(
+    repo: Path,
+    *,
+    files: FleetPolicyFiles | None = None,
+    dedupe_window_seconds: int | None = None,
+    trace_id: str | None = None,
+    now: int | None = None,
+    env: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> PolicyEvaluation:
+    """Run the fleet policy for ``repo`` and return the evaluation (``.state`` is printed).
+
+    ``now`` (epoch seconds, default the clock) is the single timestamp of the run;
+    ``env`` (default ``os.environ``) supplies ``OPS_MANAGER_TRACE_ID``; ``warn`` receives
+    one line per repaired torn tail (default: ignored).
+    """
+    resolved = _resolve(FleetPaths.for_repo(repo), files or FleetPolicyFiles())
+    environ: Mapping[str, str] = os.environ if env is None else env
+    at = utc_now_epoch() if now is None else now
+
+    if not resolved.fleet_state.is_file():
+        raise OpsError(f"fleet state file not found: {resolved.fleet_state}")
+    registry = load_registry(repo, resolved.registry, now=at)
+    fleet_state = _object_file(resolved.fleet_state, "invalid fleet state JSON")
+    if fleet_state is None:  # removed between the two checks
+        raise OpsError(f"fleet state file not found: {resolved.fleet_state}")
+    trace = resolve_trace_id(trace_id, fleet_state, environ)
+    mode = policy_mode(registry)
+    if mode not in MODES:
+        raise OpsError(f"unsupported policy mode: {mode}")
+    window = dedupe_window_seconds
+    if window is None:
+        window = int_or(
+            dig(registry, "policy", "noiseControls", "dedupeWindowSeconds"),
+            DEFAULT_DEDUPE_WINDOW_SECONDS,
+        )
+    if window < 0:
+        raise OpsError("--dedupe-window-seconds must be a non-negative integer")
+
+    for path in (
+        resolved.policy_state,
+        resolved.governance_audit,
+        resolved.policy_telemetry,
+        resolved.policy_history,
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    with exclusive_lock(resolved.lock):
+        previous = _object_file(resolved.policy_state, "invalid existing policy state JSON")
+        history, history_position = read_history_index(resolved.policy_history)
+        handoff_rows = [
+            row
+            for row in _records(resolved.handoff_telemetry, "invalid handoff telemetry JSONL")
+            if is_autonomous_execution(row)
+        ]
+        evaluation = evaluate_policy(
+            PolicyInputs(
+                registry=registry,
+                fleet_state=fleet_state,
+                history=history,
+                handoff_rows=handoff_rows,
+                previous_state=previous,
+                now=at,
+                trace_id=trace,
+                dedupe_window_seconds=window,
+                files=resolved.echo(),
+                last_audit_row=last_jsonl_object(resolved.governance_audit),
+            )
+        )
+        # records first, then the projection that reflects them, then the history cache
+        for path, rows in (
+            (resolved.governance_audit, evaluation.audit_rows),
+            (resolved.policy_history, evaluation.history_rows),
+            (resolved.policy_telemetry, [evaluation.telemetry_row]),
+        ):
+            if rows:
+                dropped = drop_torn_tail(path)
+                if dropped and warn is not None:
+                    warn(f"dropped an unterminated final line ({dropped} bytes) of {path}")
+                append_lines(path, rows)
+        write_json(resolved.policy_state, evaluation.state)
+        _save_history_index(resolved.policy_history, history, history_position)
+    return evaluation

@@ -1,0 +1,485 @@
+"""Fleet reconcile, the shell (``fleet.md`` §2.2, §3.1): fan the loop reconcile out in process.
+
+One call of :func:`fleet_reconcile`:
+
+1. resolves the trace id and creates the directories of the fleet state and telemetry
+   files (before the registry is read, like upstream, §6.23);
+2. loads the normalised registry (its errors propagate unchanged: ``error: ...``, exit 1);
+3. runs the loop-level reconcile (:func:`ops_manager.engine.reconcile.reconcile`, a library
+   call, no subprocess) of every loop on a thread pool of ``max_parallel`` workers. Each
+   worker holds only its own loop's lock (taken inside the loop reconcile); nothing is
+   locked across loops while the fan-out runs (DESIGN "Beyond one machine");
+4. collects the per-loop results in launch order (registry order, or sorted by ``loopId``
+   with ``deterministic_order``), never in completion order;
+5. under the fleet lock, overwrites ``state.json`` and appends one row to
+   ``telemetry/reconcile.jsonl`` (two concurrent fleet reconciles never interleave these
+   writes, DECISIONS 6.27).
+
+Isolation: a sprite that is slow or dead costs its own worker the service client's timeouts
+and retries (``service.retryAttempts``, ``service.retryBackoffSeconds``); the other workers
+keep taking loops. A loop whose reconcile raises (an invalid loop id, a corrupt stream, a
+bug) becomes a ``failed`` result whose reason is derived from the error text (§3.2), never a
+crash of the fleet run.
+
+Per-loop settings that the registry does not carry follow the loop reconcile's own defaults
+and environment, read once per fleet run (:func:`loop_defaults_from_env`): threshold profile
+(``OPS_MANAGER_THRESHOLD_PROFILE``, ``OPS_MANAGER_THRESHOLD_PROFILES_FILE``), drift gating
+(``OPS_MANAGER_DRIFT_*``), alert dispatch (``OPS_MANAGER_ALERTS_ENABLED``, default true;
+the sink config from ``OPS_MANAGER_ALERT_SINKS_FILE`` or the default, alerts.md §4.1) and the
+fallback service token ``OPS_MANAGER_SERVICE_TOKEN`` for sprite loops without
+``service.tokenEnv``. Tokens come from the environment only, never from the registry.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import dumps_compact
+from ops_manager._timefmt import utc_now_epoch
+from ops_manager.engine.reconcile import (
+    AlertOptions,
+    ReconcileResult,
+    ReconcileSettings,
+    reconcile,
+)
+from ops_manager.errors import OpsError
+from ops_manager.reducers.fleet_reconcile import (
+    FAILED,
+    SUCCESS,
+    FleetExecution,
+    LoopRun,
+    fleet_state,
+    loop_result,
+    loop_trace_id,
+    ordered_loops,
+    precheck,
+    service_base_url,
+    telemetry_row,
+)
+from ops_manager.reducers.thresholds import Thresholds
+from ops_manager.store import FleetPaths, append_line, exclusive_lock, write_json
+from ops_manager.transports import TransportConfig
+
+JSON = dict[str, Any]
+
+#: the loop reconcile, as the fan-out calls it (tests inject a stand-in)
+ReconcileFn = Callable[..., ReconcileResult]
+#: ``progress(done, total, failed)``, called on the calling thread after each loop
+ProgressFn = Callable[[int, int, int], None]
+
+DEFAULT_MAX_PARALLEL = 2
+_CONFIDENCES = ("low", "medium", "high")
+
+
+@attrs.frozen
+class FleetFiles:
+    """The fleet artifacts one run touches (defaults under ``.superloop/ops-manager/fleet``)."""
+
+    registry: Path | None
+    state: Path
+    telemetry: Path
+    lock: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        repo: Path,
+        *,
+        registry_file: Path | None = None,
+        state_file: Path | None = None,
+        telemetry_file: Path | None = None,
+    ) -> FleetFiles:
+        """Flag paths are used verbatim; defaults are absolute under ``repo``."""
+        paths = FleetPaths.for_repo(repo)
+        return cls(
+            registry=registry_file,
+            state=state_file if state_file is not None else paths.state_file,
+            telemetry=(
+                telemetry_file if telemetry_file is not None else paths.reconcile_telemetry_file
+            ),
+            lock=paths.lock_file,
+        )
+
+
+@attrs.frozen
+class LoopDefaults:
+    """Loop reconcile settings that do not come from the registry (same for every loop)."""
+
+    thresholds: Thresholds = attrs.field(factory=lambda: Thresholds(profile="balanced"))
+    known_profiles: frozenset[str] | None = None
+    drift_min_confidence: str = "medium"
+    drift_required_streak: int = 3
+    drift_summary_window: int = 200
+    #: alert dispatch after each loop pass; ``None`` = off
+    alerts: AlertOptions | None = attrs.field(factory=AlertOptions)
+    #: token for sprite loops without ``service.tokenEnv`` ($OPS_MANAGER_SERVICE_TOKEN)
+    default_service_token: str | None = attrs.field(default=None, repr=False)
+
+
+def loop_defaults_from_env(env: Mapping[str, str]) -> LoopDefaults:
+    """What ``ops-manager reconcile --repo R --loop L`` would use with no other flag.
+
+    Raises :class:`OpsError` with the loop command's message for an invalid value (an
+    unknown profile, a bad ``OPS_MANAGER_ALERTS_ENABLED``, ...): it would fail every loop
+    alike, so the fleet run stops before the fan-out instead.
+    """
+    from ops_manager.cli._parser import choice, positive_int
+    from ops_manager.engine.profiles import default_profiles_path, load_catalog
+    from ops_manager.reducers.thresholds import (
+        apply_precedence,
+        resolve_profile,
+        validate_thresholds,
+    )
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value else None
+
+    catalog = load_catalog(default_profiles_path(env))
+    resolved = resolve_profile(catalog, get("OPS_MANAGER_THRESHOLD_PROFILE"))
+    thresholds = apply_precedence(
+        resolved,
+        {
+            "degradedIngestLagSeconds": None,
+            "criticalIngestLagSeconds": None,
+            "degradedTransportFailureStreak": None,
+            "criticalTransportFailureStreak": None,
+        },
+        None,
+        None,
+    )
+    validate_thresholds(thresholds)
+    min_confidence = choice(
+        get("OPS_MANAGER_DRIFT_MIN_CONFIDENCE"),
+        _CONFIDENCES,
+        "OPS_MANAGER_DRIFT_MIN_CONFIDENCE must be one of: low, medium, high",
+        "medium",
+    )
+    streak = positive_int(
+        get("OPS_MANAGER_DRIFT_REQUIRED_STREAK"),
+        "OPS_MANAGER_DRIFT_REQUIRED_STREAK must be an integer >= 1",
+        3,
+    )
+    window = positive_int(
+        get("OPS_MANAGER_DRIFT_SUMMARY_WINDOW"),
+        "OPS_MANAGER_DRIFT_SUMMARY_WINDOW must be an integer >= 1",
+        200,
+    )
+    alerts_enabled = choice(
+        get("OPS_MANAGER_ALERTS_ENABLED"),
+        ("true", "false"),
+        "OPS_MANAGER_ALERTS_ENABLED must be true or false",
+        "true",
+    )
+    return LoopDefaults(
+        thresholds=thresholds,
+        known_profiles=frozenset(catalog["profiles"]),
+        drift_min_confidence=min_confidence,
+        drift_required_streak=streak,
+        drift_summary_window=window,
+        alerts=AlertOptions() if alerts_enabled == "true" else None,
+        default_service_token=get("OPS_MANAGER_SERVICE_TOKEN"),
+    )
+
+
+@attrs.frozen
+class FleetReconcileSettings:
+    """One fleet run, flags already validated (the CLI checks them in contract order)."""
+
+    repo: Path
+    registry_file: Path | None = None
+    fleet_state_file: Path | None = None
+    fleet_telemetry_file: Path | None = None
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+    deterministic_order: bool = False
+    max_events: int = 0
+    from_start: bool = False
+    #: ``None``: ``$OPS_MANAGER_TRACE_ID``, else a generated uuid4
+    trace_id: str | None = None
+
+
+@attrs.frozen
+class FleetReconcileResult:
+    """The fleet state (also written to ``state.json``) and where it went."""
+
+    state: JSON
+    files: FleetFiles
+
+    @property
+    def exit_code(self) -> int:
+        """Always 0 once aggregation completed, failed loops included (§2.2, §6.12)."""
+        return 0
+
+
+def resolve_trace_id(flag: str | None, env: Mapping[str, str]) -> str:
+    """``--trace-id`` > ``$OPS_MANAGER_TRACE_ID`` > a generated uuid4 (§2.2)."""
+    return flag or env.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
+
+
+def fleet_reconcile(
+    settings: FleetReconcileSettings,
+    *,
+    clock: Callable[[], int] = utc_now_epoch,
+    env: Mapping[str, str] | None = None,
+    loop_defaults: LoopDefaults | None = None,
+    progress: ProgressFn | None = None,
+    reconcile_fn: ReconcileFn = reconcile,
+) -> FleetReconcileResult:
+    """Reconcile every registry loop concurrently and record the fleet state.
+
+    ``env`` (default ``os.environ``) supplies tokens and the loop defaults;
+    ``loop_defaults`` overrides the latter (library callers, tests). ``progress`` is called
+    on this thread after each loop finishes. Raises :class:`OpsError` for configuration
+    errors (registry, environment) before any loop runs; loop failures are results.
+    """
+    from ops_manager.engine.fleet_registry import load_registry
+
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if settings.max_parallel < 1:
+        raise OpsError("--max-parallel must be an integer >= 1")
+    repo = settings.repo
+    if not repo.is_dir():
+        raise OpsError(f"repo directory not found: {repo}")
+    trace_id = resolve_trace_id(settings.trace_id, environ)
+    files = FleetFiles.resolve(
+        repo,
+        registry_file=settings.registry_file,
+        state_file=settings.fleet_state_file,
+        telemetry_file=settings.fleet_telemetry_file,
+    )
+    files.state.parent.mkdir(parents=True, exist_ok=True)
+    files.telemetry.parent.mkdir(parents=True, exist_ok=True)
+
+    registry = load_registry(repo, settings.registry_file)
+    fleet_id = registry.get("fleetId")
+    loops = ordered_loops(
+        [loop for loop in registry.get("loops", []) if isinstance(loop, dict)],
+        settings.deterministic_order,
+    )
+    if not loops:
+        raise OpsError("fleet reconcile produced no loop results")
+    defaults = loop_defaults if loop_defaults is not None else loop_defaults_from_env(environ)
+    _warm_up(loops)
+
+    context = _LoopContext(
+        repo=repo,
+        fleet_trace_id=trace_id,
+        settings=settings,
+        defaults=defaults,
+        env=environ,
+        clock=clock,
+        reconcile_fn=reconcile_fn,
+    )
+    started = clock()
+    results = _fan_out(loops, context, settings.max_parallel, progress)
+    finished = clock()
+    state = fleet_state(
+        results,
+        fleet_id=fleet_id if isinstance(fleet_id, str) and fleet_id else "default",
+        trace_id=trace_id,
+        started=started,
+        finished=finished,
+        execution=FleetExecution(
+            max_parallel=settings.max_parallel,
+            deterministic_order=settings.deterministic_order,
+            from_start=settings.from_start,
+            max_events=settings.max_events,
+        ),
+    )
+    with exclusive_lock(files.lock):
+        write_json(files.state, state)
+        append_line(files.telemetry, telemetry_row(state))
+    return FleetReconcileResult(state=state, files=files)
+
+
+def _warm_up(loops: list[JSON]) -> None:
+    """Import lazily-loaded modules once, on this thread, before the workers start."""
+    from ops_manager.plugins import get_plugin_manager
+
+    get_plugin_manager(load_entry_points=False)
+    import ops_manager.engine.alert_dispatch  # noqa: F401 - imported by every pass with alerts
+
+    if any(loop.get("transport") == "sprite_service" for loop in loops):
+        import requests  # noqa: F401 - the service client imports it on first use
+
+
+@attrs.frozen
+class _LoopContext:
+    repo: Path
+    fleet_trace_id: str
+    settings: FleetReconcileSettings
+    defaults: LoopDefaults
+    env: Mapping[str, str]
+    clock: Callable[[], int]
+    reconcile_fn: ReconcileFn
+
+
+def _fan_out(
+    loops: list[JSON], context: _LoopContext, max_parallel: int, progress: ProgressFn | None
+) -> list[JSON]:
+    """Run :func:`_run_loop` for every loop on ``max_parallel`` threads; launch order back.
+
+    Equivalent to §3.1's FIFO window for what can be observed (result order, the
+    concurrency bound), without its head-of-line blocking: a free worker always takes the
+    next loop, whichever loop finished before it.
+    """
+    total = len(loops)
+    results: list[JSON | None] = [None] * total
+    done = failed = 0
+    if max_parallel == 1 or total == 1:
+        for index, loop in enumerate(loops):
+            result = results[index] = _run_loop(loop, context)
+            done += 1
+            failed += result.get("status") == FAILED
+            if progress is not None:
+                progress(done, total, failed)
+        return [r for r in results if r is not None]
+    executor = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="fleet-loop")
+    try:
+        index_of: dict[Future[JSON], int] = {
+            executor.submit(_run_loop, loop, context): index for index, loop in enumerate(loops)
+        }
+        for future in as_completed(index_of):
+            result = results[index_of[future]] = future.result()  # _run_loop never raises
+            done += 1
+            failed += result.get("status") == FAILED
+            if progress is not None:
+                progress(done, total, failed)
+    finally:
+        # Ctrl-C (or a progress callback raising): drop queued loops, let running ones end
+        executor.shutdown(wait=True, cancel_futures=True)
+    return [r for r in results if r is not None]
+
+
+def _run_loop(loop: JSON, ctx: _LoopContext) -> JSON:
+    """Reconcile one loop and reduce the outcome to its result object. Never raises."""
+    loop_id = str(loop.get("loopId", ""))
+    trace_id = loop_trace_id(ctx.fleet_trace_id, loop_id)
+    started = ctx.clock()
+    stop = precheck(loop, ctx.env)
+    if stop is not None:
+        run = LoopRun.prechecked(*stop)
+    else:
+        try:
+            run = _reconcile_loop(loop, loop_id, trace_id, ctx)
+        except OpsError as exc:
+            run = LoopRun(status=FAILED, output_text=f"error: {exc.message}")
+        except Exception as exc:
+            run = LoopRun(
+                status=FAILED,
+                output_text=f"error: internal error: {type(exc).__name__}: {exc}",
+            )
+    finished = ctx.clock()
+    return loop_result(
+        loop,
+        run,
+        repo_path=str(ctx.repo),
+        trace_id=trace_id,
+        started=started,
+        finished=finished,
+    )
+
+
+def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: _LoopContext) -> LoopRun:
+    transport = loop.get("transport") or "local"
+    service = loop.get("service") if isinstance(loop.get("service"), dict) else {}
+    assert isinstance(service, dict)
+    config = TransportConfig()
+    if transport == "sprite_service":
+        token_env = service.get("tokenEnv")
+        token = (
+            ctx.env.get(token_env) or None
+            if isinstance(token_env, str) and token_env
+            else ctx.defaults.default_service_token
+        )
+        config = TransportConfig(
+            service_base_url=service_base_url(loop),
+            service_token=token,
+            retry_attempts=_whole(
+                service.get("retryAttempts"), 3, 1, "--retry-attempts must be an integer >= 1"
+            ),
+            retry_backoff_seconds=_whole(
+                service.get("retryBackoffSeconds"),
+                1,
+                0,
+                "--retry-backoff-seconds must be a non-negative integer",
+            ),
+        )
+    d = ctx.defaults
+    s = ctx.settings
+    result = ctx.reconcile_fn(
+        ReconcileSettings(
+            repo=ctx.repo,
+            loop_id=loop_id,
+            trace_id=trace_id,
+            thresholds=d.thresholds,
+            transport=str(transport),
+            transport_config=config,
+            max_events=s.max_events,
+            from_start=s.from_start,
+            drift_min_confidence=d.drift_min_confidence,
+            drift_required_streak=d.drift_required_streak,
+            drift_summary_window=d.drift_summary_window,
+            known_profiles=d.known_profiles,
+            alerts=d.alerts,
+        ),
+        clock=ctx.clock,
+    )
+    if result.ok:
+        return LoopRun(status=SUCCESS, output=result.output)
+    return LoopRun(status=FAILED, output=result.output, output_text=_failure_text(result))
+
+
+def _whole(value: Any, default: int, minimum: int, message: str) -> int:
+    """A registry number the loop reconcile takes as an integer flag (upstream passed it as
+    ``--retry-attempts <n>``, whose check rejects fractions)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OpsError(message)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise OpsError(message)
+        value = int(value)
+    if value < minimum:
+        raise OpsError(message)
+    return int(value)
+
+
+def _failure_text(result: ReconcileResult) -> str:
+    """What ``ops-manager reconcile`` prints for this failed pass, stderr first: the
+    ``error: reconcile failed`` line, the warnings, then the health JSON.
+
+    The error line leads so that the 600-byte ``outputExcerpt`` says why the loop failed
+    instead of starting (and ending) inside the health projection.
+    """
+    lines: list[str] = []
+    if result.failure_message:
+        lines.append(
+            f"error: reconcile failed ({result.failure_code}): "
+            f"{result.failure_message.removeprefix('error: ')}"
+        )
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    lines.append(dumps_compact(result.output))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DEFAULT_MAX_PARALLEL",
+    "FleetFiles",
+    "FleetReconcileResult",
+    "FleetReconcileSettings",
+    "LoopDefaults",
+    "ProgressFn",
+    "ReconcileFn",
+    "fleet_reconcile",
+    "loop_defaults_from_env",
+    "resolve_trace_id",
+]
