@@ -380,6 +380,7 @@ def test_loop_drilldown_of_a_loop_without_artifacts(console: Client) -> None:
         ("/api/loops/a%2Fb", 400, "invalid_loop_id"),
         ("/api/loops/%2E%2E%2Fetc", 400, "invalid_loop_id"),
         ("/api/loops/bad%00id", 400, "invalid_loop_id"),
+        ("/api/loops/%ff%fe", 400, "invalid_loop_id"),
         ("/api/loops/no-such-loop", 404, "loop_not_found"),
         ("/api/nope", 404, "not_found"),
         ("/api/backlog/x/confirm", 405, "method_not_allowed"),

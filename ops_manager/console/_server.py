@@ -75,6 +75,14 @@ def _host_only(header: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def _unquote(segment: str) -> str | None:
+    """Percent-decode one path segment; ``None`` when it is not valid UTF-8."""
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        return None
+
+
 def static_file(name: str) -> bytes:
     """The bytes of one shipped page asset (``ops_manager/console/static/<name>``)."""
     return (resources.files("ops_manager.console") / "static" / name).read_bytes()
@@ -268,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/backlog":
                 return _json_answer(api.backlog())
             if path.startswith("/api/loops/"):
-                loop_id = unquote(path[len("/api/loops/") :], errors="strict")
+                loop_id = _unquote(path[len("/api/loops/") :])
+                if loop_id is None:
+                    return _json_answer(error(400, "invalid_loop_id", "loop id is not UTF-8"))
                 return _json_answer(api.loop(loop_id))
             if path.startswith("/api/") and path.endswith("/confirm"):
                 return _json_answer(error(405, "method_not_allowed", "use POST"))
@@ -290,7 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, ApiResponse):
             return _json_answer(body)
-        intent_id = unquote(path[len(prefix) : -len(suffix)], errors="strict")
+        intent_id = _unquote(path[len(prefix) : -len(suffix)])
+        if intent_id is None:
+            return _json_answer(error(400, "invalid_intent_id", "intent id is not UTF-8"))
         return _json_answer(api.confirm(intent_id, body))
 
     def _login(self, query: str) -> _Answer | None:

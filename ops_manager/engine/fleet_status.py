@@ -2,9 +2,12 @@
 
 Order of checks (``fleet.md`` §2.4): the fleet state file must exist (checked before the
 registry), the registry must validate (fail closed, exactly as ``fleet-registry``), the fleet
-state must parse as a JSON object. The fleet reconcile telemetry is optional: only its last
-complete line is read (O(1) in the file's length); a missing, blank or unparseable last line
-gives ``latestTelemetry: null``.
+state must parse as a JSON object, then the policy state and the handoff state, each only if
+its file exists (``invalid policy state JSON: <path>`` / ``invalid handoff state JSON:
+<path>``). Both states are optional (``null`` sections when absent). The fleet reconcile and
+handoff telemetry streams are optional too: only their last complete line is read (O(1) in
+the file's length); a missing, blank or unparseable last line gives ``latestTelemetry`` /
+``latestHandoffTelemetry`` ``null``.
 """
 
 from __future__ import annotations
@@ -34,14 +37,20 @@ class FleetStatusFiles:
 
     registry: Path | None = None
     fleet_state: Path | None = None
+    policy_state: Path | None = None
     fleet_telemetry: Path | None = None
+    handoff_state: Path | None = None
+    handoff_telemetry: Path | None = None
 
     def resolve(self, fleet: FleetPaths) -> dict[str, Path]:
-        """Resolved paths keyed by their ``files.*`` name in the status output."""
+        """Resolved paths keyed by their ``files.*`` name in the status output (in order)."""
         return {
             "registryFile": self.registry or fleet.registry_file,
             "fleetStateFile": self.fleet_state or fleet.state_file,
+            "policyStateFile": self.policy_state or fleet.policy_state_file,
             "fleetTelemetryFile": self.fleet_telemetry or fleet.reconcile_telemetry_file,
+            "handoffStateFile": self.handoff_state or fleet.handoff_state_file,
+            "handoffTelemetryFile": self.handoff_telemetry or fleet.handoff_telemetry_file,
         }
 
 
@@ -66,6 +75,29 @@ def read_fleet_state(path: Path) -> dict[str, Any]:
     if problem is not None:
         raise OpsError(f"invalid fleet state JSON: {path} ({problem})")
     assert isinstance(value, dict)
+    return value
+
+
+def read_optional_state(path: Path, what: str) -> dict[str, Any] | None:
+    """An optional state document (``policy`` / ``handoff``) as an object, ``None`` if absent.
+
+    Raises ``invalid <what> state JSON: <path>`` when the file exists but is not strict JSON
+    (or cannot be read), with ``(the <what> state must be a JSON object)`` appended when it
+    is JSON of another type.
+    """
+    error = f"invalid {what} state JSON: {path}"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        raise OpsError(error) from None
+    try:
+        value = parse_strict_json(data)
+    except ValueError:
+        raise OpsError(error) from None
+    if not isinstance(value, dict):
+        raise OpsError(f"{error} (the {what} state must be a JSON object)")
     return value
 
 
@@ -97,7 +129,8 @@ def fleet_status(
     """The fleet status document of ``fleet.md`` §2.4 for ``repo`` (an absolute repo path).
 
     ``now`` (epoch seconds, default the clock) stamps ``generatedAt`` and is the reference
-    for the registry's governance deadline. Raises :class:`OpsError` (exit 1) as listed in
+    for the registry's governance deadline and the governance posture (``review_due_soon``,
+    ``review_expired``). Raises :class:`OpsError` (exit 1) as listed in
     the module docstring.
     """
     fleet = FleetPaths.for_repo(repo)
@@ -108,6 +141,8 @@ def fleet_status(
     at = utc_now_epoch() if now is None else now
     registry = load_registry(fleet.repo, resolved["registryFile"], now=at)
     fleet_state = read_fleet_state(state_path)
+    policy_state = read_optional_state(resolved["policyStateFile"], "policy")
+    handoff_state = read_optional_state(resolved["handoffStateFile"], "handoff")
     return build_fleet_status(
         registry,
         fleet_state,
@@ -115,5 +150,8 @@ def fleet_status(
         repo_path=str(fleet.repo),
         files={key: str(path) for key, path in resolved.items()},
         latest_telemetry=last_jsonl_row(resolved["fleetTelemetryFile"]),
+        policy_state=policy_state,
+        handoff_state=handoff_state,
+        latest_handoff_telemetry=last_jsonl_row(resolved["handoffTelemetryFile"]),
         extra_sections=extra_sections,
     )
