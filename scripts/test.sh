@@ -4,6 +4,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh"
+# Debian chromium for the console's browser tests (installed once; skipped with
+# OPS_MANAGER_SKIP_BROWSER_TESTS=1)
+"$ROOT/scripts/install-browser.sh"
 cd "$ROOT"
 V="$ROOT/.venv/bin"
 echo "== ruff"

@@ -528,8 +528,6 @@ def test_drill_governance_review_due_soon_holds_promotion(drill: Drill) -> None:
     drill.cycle()
     status = drill.ok("fleet-status")
     governance_view = (status.get("autonomous") or {}).get("governance")
-    if not governance_view:
-        pytest.skip("fleet-status has no autonomous.governance yet (issue 7 item 3)")
     assert governance_view["posture"] == "review_due_soon"
     gates = drill.ok("promotion-gates")
     assert gates["summary"]["decision"] == "hold"

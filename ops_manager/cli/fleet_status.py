@@ -11,12 +11,14 @@ from ops_manager.cli._parser import CommandParser, require
 
 HELP = """Fleet posture from the last fleet-reconcile: status and counts, health rollup,
 exception buckets (failed, critical, degraded, skipped loops), one drill-down row per loop
-with the paths of its state/health/cursor/telemetry, and trace linkage. Re-validates the
-registry (fail closed). Writes nothing."""
+with the paths of its state/health/cursor/telemetry, and trace linkage; from the last
+fleet-policy and fleet-handoff: candidates, intents, and the autonomy posture (governance,
+safety-gate decisions by path, rollout and auto-pause state, autonomous outcome rollup).
+Re-validates the registry (fail closed). Writes nothing."""
 
 
 def configure(p: CommandParser) -> None:
-    """Declare the flags of ``fleet.md`` §2.4 that this release reads."""
+    """Declare the flags of ``fleet.md`` §2.4."""
     p.add_argument("--repo", metavar="PATH", help="target repo (required)")
     p.add_argument(
         "--registry-file",
@@ -29,9 +31,24 @@ def configure(p: CommandParser) -> None:
         help="default <repo>/.superloop/ops-manager/fleet/state.json",
     )
     p.add_argument(
+        "--policy-state-file",
+        metavar="PATH",
+        help="default <repo>/.superloop/ops-manager/fleet/policy-state.json (optional)",
+    )
+    p.add_argument(
         "--fleet-telemetry-file",
         metavar="PATH",
         help="default <repo>/.superloop/ops-manager/fleet/telemetry/reconcile.jsonl",
+    )
+    p.add_argument(
+        "--handoff-state-file",
+        metavar="PATH",
+        help="default <repo>/.superloop/ops-manager/fleet/handoff-state.json (optional)",
+    )
+    p.add_argument(
+        "--handoff-telemetry-file",
+        metavar="PATH",
+        help="default <repo>/.superloop/ops-manager/fleet/telemetry/handoff.jsonl",
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print")
 
@@ -49,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     files = FleetStatusFiles(
         registry=_path(args.registry_file),
         fleet_state=_path(args.fleet_state_file),
+        policy_state=_path(args.policy_state_file),
         fleet_telemetry=_path(args.fleet_telemetry_file),
+        handoff_state=_path(args.handoff_state_file),
+        handoff_telemetry=_path(args.handoff_telemetry_file),
     )
     status = fleet_status(repo, files=files)
     sys.stdout.write(dumps(status, bool(args.pretty)) + "\n")
