@@ -51,13 +51,22 @@ from ops_manager.reducers.fleet_reconcile import (
     telemetry_row,
 )
 from ops_manager.store import FleetPaths, exclusive_lock
+from tests.fleet_fixtures import (
+    TOKEN_ENV,
+    loop_entry,
+    make_fleet_repo,
+    reconcile_telemetry_row,
+    sprite_loop,
+    write_registry,
+)
+from tests.fleet_fixtures import fleet_state as fixture_fleet_state
+from tests.fleet_fixtures import loop_result as fixture_loop_result
 from tests.runtime_fixtures import make_runtime_repo, runtime_heartbeat, ts
 from tests.service_process import ServiceProcess
 
 #: the injected "now": 2 minutes after the fixture events, so fresh loops are healthy
 NOW = parse_ts(ts(130))
 assert NOW is not None
-TOKEN_ENV = "OPS_FLEET_TEST_TOKEN"
 NO_ALERTS = LoopDefaults(alerts=None)
 
 RESULT_KEYS_SUCCESS = [
@@ -130,37 +139,16 @@ TELEMETRY_KEYS = [
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
-        if key.startswith("OPS_MANAGER_") or key == TOKEN_ENV:
+        if key.startswith("OPS_MANAGER_"):  # TOKEN_ENV included
             monkeypatch.delenv(key)
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def write_registry(repo: Path, loops: list[dict[str, Any]], **extra: Any) -> Path:
-    """Write ``registry.v1.json`` at its default place and return its path."""
-    path = FleetPaths.for_repo(repo).registry_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schemaVersion": "v1", **extra, "loops": loops}))
-    return path
-
-
-def local_loop(loop_id: str, **extra: Any) -> dict[str, Any]:
-    return {"loopId": loop_id, **extra}
-
-
 def service_loop(loop_id: str, base_url: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "loopId": loop_id,
-        "transport": "sprite_service",
-        "service": {
-            "baseUrl": base_url,
-            "tokenEnv": TOKEN_ENV,
-            "retryAttempts": 1,
-            "retryBackoffSeconds": 0,
-        },
-        **extra,
-    }
+    """A sprite_service loop that fails fast: one attempt, no backoff."""
+    return sprite_loop(loop_id, base_url, retry_attempts=1, retry_backoff_seconds=0, **extra)
 
 
 def run_fleet(repo: Path, **kw: Any) -> dict[str, Any]:
@@ -479,7 +467,7 @@ def test_fleet_rollup_refuses_no_results() -> None:
 def test_partial_failure_sorted_state_and_telemetry(tmp_path: Path) -> None:
     """R-REC-1: only loop-b has runtime artifacts; sorted results; files written."""
     repo = make_runtime_repo(tmp_path / "repo", "loop-b")
-    write_registry(repo, [local_loop("loop-b"), local_loop("loop-a")], fleetId="fleet-1")
+    write_registry(repo, [loop_entry("loop-b"), loop_entry("loop-a")], fleet_id="fleet-1")
     state = run_fleet(
         repo, deterministic_order=True, max_parallel=2, trace_id="trace-fleet-partial-1"
     )
@@ -552,7 +540,7 @@ class _ShuffledReconcile:
 def test_results_come_back_in_launch_order_not_completion_order(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    write_registry(repo, [local_loop("loop-c"), local_loop("loop-a"), local_loop("loop-b")])
+    write_registry(repo, [loop_entry("loop-c"), loop_entry("loop-a"), loop_entry("loop-b")])
     fake = _ShuffledReconcile({"loop-c": 0.3, "loop-a": 0.15, "loop-b": 0.0})
     state = run_fleet(repo, max_parallel=3, reconcile_fn=fake)
     assert fake.finished == ["loop-b", "loop-a", "loop-c"]
@@ -568,7 +556,7 @@ def test_results_come_back_in_launch_order_not_completion_order(tmp_path: Path) 
 def test_max_parallel_bounds_concurrency(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    write_registry(repo, [local_loop(f"loop-{i}") for i in range(8)])
+    write_registry(repo, [loop_entry(f"loop-{i}") for i in range(8)])
     fake = _ShuffledReconcile({f"loop-{i}": 0.05 for i in range(8)})
     run_fleet(repo, max_parallel=3, reconcile_fn=fake)
     assert fake.peak == 3
@@ -582,7 +570,7 @@ def test_disabled_loops_are_skipped_without_a_reconcile(tmp_path: Path) -> None:
     repo = make_runtime_repo(tmp_path / "repo", "loop-on")
     make_runtime_repo(repo, "loop-off")
     write_registry(
-        repo, [local_loop("loop-off", enabled=False, metadata={"team": "x"}), local_loop("loop-on")]
+        repo, [loop_entry("loop-off", enabled=False, metadata={"team": "x"}), loop_entry("loop-on")]
     )
     state = run_fleet(repo, trace_id="t")
     off, on = state["results"]
@@ -602,7 +590,7 @@ def test_disabled_loops_are_skipped_without_a_reconcile(tmp_path: Path) -> None:
 def test_a_loop_whose_reconcile_raises_is_a_failed_result(tmp_path: Path) -> None:
     repo = make_runtime_repo(tmp_path / "repo", "loop-ok")
     make_runtime_repo(repo, "loop-boom")
-    write_registry(repo, [local_loop("loop-boom"), local_loop("loop-ok"), local_loop("loop-ops")])
+    write_registry(repo, [loop_entry("loop-boom"), loop_entry("loop-ok"), loop_entry("loop-ops")])
 
     def flaky(settings: ReconcileSettings, *, clock: Any) -> ReconcileResult:
         if settings.loop_id == "loop-boom":
@@ -629,7 +617,7 @@ def test_missing_token_env_fails_only_that_loop(tmp_path: Path) -> None:
     make_runtime_repo(repo, "loop-b")
     write_registry(
         repo,
-        [local_loop("loop-a", service={"tokenEnv": TOKEN_ENV}), local_loop("loop-b")],
+        [loop_entry("loop-a", service={"tokenEnv": TOKEN_ENV}), loop_entry("loop-b")],
     )
     results = by_id(run_fleet(repo))
     assert results["loop-a"]["reasonCode"] == "missing_service_token_env"
@@ -639,23 +627,61 @@ def test_missing_token_env_fails_only_that_loop(tmp_path: Path) -> None:
 
 
 def test_health_flows_into_results(tmp_path: Path) -> None:
-    """R-REC-4 (local half): a stale heartbeat is degraded / critical; reasons roll up."""
-    repo = make_runtime_repo(
-        tmp_path / "repo", "loop-deg", heartbeat=runtime_heartbeat(ts(130 - 180))
+    """R-REC-4 (local half): stale heartbeats are degraded / critical, a loop without
+    artifacts fails with ``transport_unreachable``; reasons roll up."""
+    repo = make_fleet_repo(
+        tmp_path / "repo",
+        ["loop-deg", "loop-crit", "loop-gone"],
+        without_artifacts=["loop-gone"],
+        heartbeat_ages={"loop-deg": 180, "loop-crit": 900},
+        now=NOW,
     )
-    make_runtime_repo(repo, "loop-crit", heartbeat=runtime_heartbeat(ts(130 - 900)))
-    write_registry(repo, [local_loop("loop-deg"), local_loop("loop-crit")])
-    state = run_fleet(repo)
+    state = run_fleet(repo, max_parallel=4)
     results = by_id(state)
     assert results["loop-deg"]["healthStatus"] == "degraded"
     assert results["loop-crit"]["healthStatus"] == "critical"
-    assert state["reasonCodes"] == ["fleet_health_critical"]
+    gone = results["loop-gone"]
+    assert (gone["status"], gone["reasonCode"]) == ("failed", "transport_unreachable")
+    assert "transport_unreachable" in gone["healthReasonCodes"]
+    assert state["status"] == "partial_failure"
+    assert state["reasonCodes"] == ["fleet_health_critical", "fleet_partial_failure"]
+
+
+def test_output_matches_the_shared_fleet_fixtures(tmp_path: Path) -> None:
+    """What fleet-reconcile really writes has the shapes the other fleet commands' tests
+    build with ``tests.fleet_fixtures`` (key order included)."""
+    repo = make_fleet_repo(
+        tmp_path / "repo", ["loop-ok", "loop-gone", "loop-off"], without_artifacts=["loop-gone"]
+    )
+    write_registry(
+        repo,
+        [loop_entry("loop-ok"), loop_entry("loop-gone"), loop_entry("loop-off", enabled=False)],
+    )
+    state = run_fleet(repo, trace_id="trace-fleet-1")
+    ok, gone, off = state["results"]
+    fixtures = {
+        "loop-ok": fixture_loop_result(repo, "loop-ok", transition_state="running"),
+        "loop-gone": fixture_loop_result(repo, "loop-gone", status="failed"),
+        "loop-off": fixture_loop_result(repo, "loop-off", status="skipped", enabled=False),
+    }
+    for real in (ok, gone, off):
+        expected = fixtures[real["loopId"]]
+        if "transitionState" not in real:
+            expected.pop("transitionState", None)
+        assert list(real) == list(expected), real["loopId"]
+        assert real["files"] == expected["files"]
+        assert real["traceId"] == expected["traceId"]
+    assert list(state) == list(fixture_fleet_state(state["results"]))
+    assert state["reasonCodes"] == fixture_fleet_state(state["results"])["reasonCodes"]
+    row = read_jsonl(FleetPaths.for_repo(repo).reconcile_telemetry_file)[-1]
+    assert row == reconcile_telemetry_row(state)
+    assert list(row) == list(reconcile_telemetry_row(state))
 
 
 def test_the_fleet_lock_guards_only_the_fleet_write(tmp_path: Path) -> None:
     """Per-loop work runs while another writer holds the fleet lock; the fleet state waits."""
     repo = make_runtime_repo(tmp_path / "repo", "loop-a")
-    write_registry(repo, [local_loop("loop-a")])
+    write_registry(repo, [loop_entry("loop-a")])
     paths = FleetPaths.for_repo(repo)
     loop_state = repo / ".superloop" / "ops-manager" / "loop-a" / "state.json"
     outcome: dict[str, Any] = {}
@@ -680,7 +706,7 @@ def test_the_fleet_lock_guards_only_the_fleet_write(tmp_path: Path) -> None:
 def test_alerts_follow_the_environment(tmp_path: Path) -> None:
     """alerts.md §4.1: no alert flags; each loop pass dispatches unless the env says false."""
     repo = make_runtime_repo(tmp_path / "repo", "loop-a")
-    write_registry(repo, [local_loop("loop-a")])
+    write_registry(repo, [loop_entry("loop-a")])
     dispatch_state = repo / ".superloop" / "ops-manager" / "loop-a" / "alert-dispatch-state.json"
     run_fleet(repo, loop_defaults=loop_defaults_from_env({"OPS_MANAGER_ALERTS_ENABLED": "false"}))
     assert not dispatch_state.exists()
@@ -729,7 +755,7 @@ def test_cli_bad_registry_is_the_registry_error(
     code, _, err = cli(["--repo", str(repo)], capsys)
     assert code == 1 and err == f"error: invalid fleet registry JSON: {paths.registry_file}\n"
 
-    write_registry(repo, [{"loopId": "a", "transport": "sprite_service"}])
+    write_registry(repo, [loop_entry("a", transport="sprite_service")])
     code, _, err = cli(["--repo", str(repo)], capsys)
     assert code == 1
     assert "sprite_service loops require service.baseUrl or sprite.serviceBaseUrl" in err
@@ -740,9 +766,7 @@ def test_cli_writes_the_given_files_and_prints_the_state(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_runtime_repo(tmp_path / "repo", "loop-a")
-    registry = tmp_path / "elsewhere" / "reg.json"
-    registry.parent.mkdir()
-    registry.write_text(json.dumps({"schemaVersion": "v1", "loops": [{"loopId": "loop-a"}]}))
+    registry = write_registry(repo, ["loop-a"], path=tmp_path / "elsewhere" / "reg.json")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OPS_MANAGER_TRACE_ID", "env-trace")
     monkeypatch.setenv("OPS_MANAGER_ALERTS_ENABLED", "false")
@@ -806,7 +830,7 @@ def test_cli_progress_on_a_terminal_stderr_only(
 ) -> None:
     repo = make_runtime_repo(tmp_path / "repo", "loop-a")
     make_runtime_repo(repo, "loop-b")
-    write_registry(repo, [local_loop("loop-a"), local_loop("loop-b")])
+    write_registry(repo, [loop_entry("loop-a"), loop_entry("loop-b")])
     monkeypatch.setenv("OPS_MANAGER_ALERTS_ENABLED", "false")
     terminal = _FakeTerminal()
     monkeypatch.setattr("sys.stderr", terminal)
@@ -908,12 +932,12 @@ def test_mixed_transports_dead_and_slow_services(
             [
                 service_loop("svc-slow", slow_url),
                 service_loop("svc-dead", "http://127.0.0.1:9"),
-                local_loop("local-ok"),
-                service_loop("svc-ok", service.url, sprite={"id": "sprite-1"}),
+                loop_entry("local-ok"),
+                service_loop("svc-ok", service.url, sprite_id="sprite-1"),
                 service_loop("svc-critical", service.url),
                 service_loop("svc-missing", service.url),
-                local_loop("local-missing"),
-                *[local_loop(f"local-{i}") for i in range(4)],
+                loop_entry("local-missing"),
+                *[loop_entry(f"local-{i}") for i in range(4)],
             ],
         )
         code, out, err = cli(

@@ -1,9 +1,9 @@
 """Fleet status: posture, exception buckets, drill-down rows, trace linkage (``fleet.md`` §2.4).
 
 Fleet states are seeded with :mod:`tests.fleet_fixtures` exactly as fleet-reconcile writes
-them; one end-to-end test runs the real fleet-reconcile first. Policy, handoff and
-promotion sections arrive with the next fleet issue: these tests also pin that they are
-absent (no placeholder nulls) and that a section builder slots them into contract order.
+them; one end-to-end test runs the real fleet-reconcile first. Without policy and handoff
+artifacts the sections they feed are ``null`` (pinned here); what they contain is tested in
+``tests/test_fleet_status_autonomy.py`` (Appendix A.5 in full, byte for byte).
 """
 
 from __future__ import annotations
@@ -50,12 +50,16 @@ TOP_KEYS = [
     "fleet",
     "healthRollup",
     "exceptions",
+    "policy",
+    "handoff",
+    "autonomous",
     "loops",
     "traceLinkage",
     "latestTelemetry",
+    "latestHandoffTelemetry",
     "files",
 ]
-NEXT_ISSUE_KEYS = {"policy", "handoff", "autonomous", "latestHandoffTelemetry"}
+AUTONOMY_KEYS = ("policy", "handoff", "autonomous", "latestHandoffTelemetry")
 
 
 def tmp_files(loop_id: str) -> dict[str, str]:
@@ -95,8 +99,9 @@ def a5_state(repo: Path) -> dict[str, Any]:
     return state
 
 
-#: Appendix A.5, the parts this issue fills (policy/handoff/autonomous parts removed,
-#: ``traceLinkage.policyTraceId`` and the policy/handoff ``files`` entries too)
+#: Appendix A.5, the parts that do not depend on the policy state (no policy state is
+#: written here: ``traceLinkage.policyTraceId`` is null; the whole of A.5 is compared in
+#: ``tests/test_fleet_status_autonomy.py``)
 A5_PARTS = {
     "source": '{"repoPath":"/abs/repo","fleetId":"fleet-policy"}',
     "fleet": (
@@ -125,14 +130,17 @@ A5_PARTS = {
         '"/tmp/loop-blue/reconcile.jsonl"}}]'
     ),
     "traceLinkage": (
-        '{"fleetTraceId":"trace-fleet-policy-1","loopTraceIds":["trace-fleet-policy-1-loop-blue",'
-        '"trace-fleet-policy-1-loop-red"],"sharedTraceId":null}'
+        '{"fleetTraceId":"trace-fleet-policy-1","policyTraceId":null,"loopTraceIds":'
+        '["trace-fleet-policy-1-loop-blue","trace-fleet-policy-1-loop-red"],"sharedTraceId":null}'
     ),
     "latestTelemetry": "null",
     "files": (
         '{"registryFile":"/abs/repo/.superloop/ops-manager/fleet/registry.v1.json",'
         '"fleetStateFile":"/abs/repo/.superloop/ops-manager/fleet/state.json",'
-        '"fleetTelemetryFile":"/abs/repo/.superloop/ops-manager/fleet/telemetry/reconcile.jsonl"}'
+        '"policyStateFile":"/abs/repo/.superloop/ops-manager/fleet/policy-state.json",'
+        '"fleetTelemetryFile":"/abs/repo/.superloop/ops-manager/fleet/telemetry/reconcile.jsonl",'
+        '"handoffStateFile":"/abs/repo/.superloop/ops-manager/fleet/handoff-state.json",'
+        '"handoffTelemetryFile":"/abs/repo/.superloop/ops-manager/fleet/telemetry/handoff.jsonl"}'
     ),
 }
 
@@ -148,12 +156,20 @@ def test_appendix_a5_parts_byte_for_byte(tmp_path: Path) -> None:
         assert dumps_compact(status[key]).replace(str(repo), "/abs/repo") == expected, key
 
 
-def test_next_issue_sections_are_absent_not_null(tmp_path: Path) -> None:
+def test_autonomy_sections_are_null_without_their_artifacts(tmp_path: Path) -> None:
+    """§2.4: present with value null (no top-level drop-nulls), in contract order."""
     seed_fleet(tmp_path, [loop_result(tmp_path, "a")])
     status = fleet_status(tmp_path, now=NOW)
-    assert not NEXT_ISSUE_KEYS & set(status)
-    assert "policyTraceId" not in status["traceLinkage"]
-    assert set(status["files"]) == {"registryFile", "fleetStateFile", "fleetTelemetryFile"}
+    assert list(status) == TOP_KEYS
+    assert all(status[key] is None for key in AUTONOMY_KEYS)
+    assert status["traceLinkage"]["policyTraceId"] is None
+    paths = FleetPaths.for_repo(tmp_path)
+    assert list(status["files"].items())[2:] == [
+        ("policyStateFile", str(paths.policy_state_file)),
+        ("fleetTelemetryFile", str(paths.reconcile_telemetry_file)),
+        ("handoffStateFile", str(paths.handoff_state_file)),
+        ("handoffTelemetryFile", str(paths.handoff_telemetry_file)),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,6 +358,7 @@ def test_sparse_state_falls_back_to_results(tmp_path: Path) -> None:
     }
     assert status["traceLinkage"] == {
         "fleetTraceId": None,
+        "policyTraceId": None,
         "loopTraceIds": [],
         "sharedTraceId": None,
     }
@@ -483,7 +500,7 @@ def test_invalid_fleet_state(tmp_path: Path, content: str, suffix: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# composition: the next issue's sections slot into contract order
+# composition: more section builders slot into contract order
 # --------------------------------------------------------------------------------------------
 def test_extra_sections_are_merged_in_contract_order() -> None:
     state = fleet_state([{"loopId": "a", "status": "success", "traceId": "t-a"}], trace_id="t")
@@ -641,14 +658,31 @@ def test_cli_flags_are_echoed_verbatim(
         "state.json",
         "--fleet-telemetry-file",
         "tel.jsonl",
+        "--policy-state-file",
+        "policy.json",
+        "--handoff-state-file",
+        "handoff.json",
+        "--handoff-telemetry-file",
+        "handoff.jsonl",
     )
     assert (code, err) == (0, "")
     doc = json.loads(out)
     assert doc["files"] == {
         "registryFile": "reg.json",
         "fleetStateFile": "state.json",
+        "policyStateFile": "policy.json",
         "fleetTelemetryFile": "tel.jsonl",
+        "handoffStateFile": "handoff.json",
+        "handoffTelemetryFile": "handoff.jsonl",
     }
+    assert list(doc["files"]) == [
+        "registryFile",
+        "fleetStateFile",
+        "policyStateFile",
+        "fleetTelemetryFile",
+        "handoffStateFile",
+        "handoffTelemetryFile",
+    ]
     assert doc["source"]["repoPath"] == str(repo.resolve())
     assert doc["latestTelemetry"]["status"] == "success"
 
@@ -658,10 +692,20 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "--repo", str(tmp_path))
     state_file = FleetPaths.for_repo(tmp_path).state_file
     assert (code, out, err) == (1, "", f"error: fleet state file not found: {state_file}\n")
-    code, out, err = run_cli(capsys, "--repo", str(tmp_path), "--policy-state-file", "x")
-    assert code == 1 and err == "error: unknown argument: --policy-state-file\n"
+    code, out, err = run_cli(capsys, "--repo", str(tmp_path), "--promotion-state-file", "x")
+    assert code == 1 and err == "error: unknown argument: --promotion-state-file\n"
     code, out, _ = run_cli(capsys, "--help")
-    assert code == 0 and "--fleet-state-file" in out and "--fleet-telemetry-file" in out
+    assert code == 0
+    for flag in (
+        "--registry-file",
+        "--fleet-state-file",
+        "--policy-state-file",
+        "--fleet-telemetry-file",
+        "--handoff-state-file",
+        "--handoff-telemetry-file",
+        "--pretty",
+    ):
+        assert flag in out
 
 
 def test_end_to_end_with_fleet_reconcile(

@@ -337,7 +337,8 @@ def _fan_out(
         for index, loop in enumerate(loops):
             result = results[index] = _run_loop(loop, context)
             done += 1
-            failed += result.get("status") == FAILED
+            if result.get("status") == FAILED:
+                failed += 1
             if progress is not None:
                 progress(done, total, failed)
         return [r for r in results if r is not None]
@@ -349,7 +350,8 @@ def _fan_out(
         for future in as_completed(index_of):
             result = results[index_of[future]] = future.result()  # _run_loop never raises
             done += 1
-            failed += result.get("status") == FAILED
+            if result.get("status") == FAILED:
+                failed += 1
             if progress is not None:
                 progress(done, total, failed)
     finally:
@@ -389,8 +391,8 @@ def _run_loop(loop: JSON, ctx: _LoopContext) -> JSON:
 
 def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: _LoopContext) -> LoopRun:
     transport = loop.get("transport") or "local"
-    service = loop.get("service") if isinstance(loop.get("service"), dict) else {}
-    assert isinstance(service, dict)
+    found = loop.get("service")
+    service: JSON = found if isinstance(found, dict) else {}
     config = TransportConfig()
     if transport == "sprite_service":
         token_env = service.get("tokenEnv")

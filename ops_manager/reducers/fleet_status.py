@@ -508,11 +508,9 @@ def autonomous_section(
     """
     if policy_state is None and handoff_state is None:
         return None
-    if policy_state is not None:
-        mode = _default(policy_state.get("mode"), ADVISORY)
-    else:
-        assert handoff_state is not None
-        mode = _default(handoff_state.get("mode"), ADVISORY)
+    mode = _default(
+        dig(policy_state if policy_state is not None else handoff_state, "mode"), ADVISORY
+    )
     counts = policy_counts(policy_state) if policy_state is not None else None
     posture = governance_posture(policy_state, now)
     reasons = posture.reason_codes if posture is not None else ()
