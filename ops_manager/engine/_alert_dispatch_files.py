@@ -1,0 +1,310 @@
+"""Alert dispatch: settings, effects, file paths, reading the escalations file and the
+dispatch state, and the outbox file (see :mod:`ops_manager.engine.alert_dispatch`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import as_nonneg_int, dumps_compact
+from ops_manager.engine.alert_delivery import HttpSender
+from ops_manager.errors import OpsError
+from ops_manager.reducers.alerts import (
+    OUTBOX_DELIVERED,
+    Conditions,
+    OutboxEntry,
+    outbox_step,
+)
+from ops_manager.store import (
+    LoopPaths,
+    append_lines,
+    iter_records,
+    read_json_or_empty,
+    write_atomic,
+)
+
+
+@attrs.frozen
+class DispatchSettings:
+    """Inputs of one dispatch run (the CLI resolves flags and env)."""
+
+    repo: Path
+    loop_id: str
+    trace_id: str
+    #: the ``--alert-config-file`` value; ``None`` → ``$OPS_MANAGER_ALERT_SINKS_FILE`` →
+    #: the packaged default
+    config_file: str | None = None
+    escalations_file: Path | None = None
+    state_file: Path | None = None
+    telemetry_file: Path | None = None
+    outbox_file: Path | None = None
+    #: 0 = every new row
+    max_escalations: int = 0
+
+
+@attrs.frozen
+class DispatchEffects:
+    """The outside world of a run, injectable (tests pass a fake clock and sleep)."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+    #: ``None`` → :class:`~ops_manager.engine.alert_delivery.RequestsSender`
+    sender: HttpSender | None = None
+    #: ``None`` → ``os.environ``
+    environ: Mapping[str, str] | None = None
+
+
+@attrs.frozen
+class DispatchFiles:
+    """Resolved artifact paths of a run."""
+
+    escalations: Path
+    state: Path
+    telemetry: Path
+    outbox: Path
+    lock: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        paths: LoopPaths,
+        *,
+        escalations: Path | None = None,
+        state: Path | None = None,
+        telemetry: Path | None = None,
+        outbox: Path | None = None,
+    ) -> DispatchFiles:
+        """Apply overrides on top of the contract defaults."""
+        return cls(
+            escalations=escalations or paths.escalations_file,
+            state=state or paths.alert_dispatch_state_file,
+            telemetry=telemetry or paths.alert_telemetry_file,
+            outbox=outbox or outbox_path(paths),
+            lock=lock_path(paths),
+        )
+
+
+def outbox_path(paths: LoopPaths) -> Path:
+    """``OPS/alert-outbox.jsonl``: notifications queued, retried, kept."""
+    return paths.ops("alert-outbox.jsonl")
+
+
+def lock_path(paths: LoopPaths) -> Path:
+    """``OPS/.alert-dispatch.lock``: serializes dispatch, replay and their outbox writes."""
+    return paths.ops(".alert-dispatch.lock")
+
+
+# --- reading the escalations file --------------------------------------------------------
+
+
+@attrs.frozen
+class _NewLines:
+    line_count: int
+    #: (line number, raw bytes without the newline)
+    lines: list[tuple[int, bytes]]
+    #: the verified position after the consumed lines (``None`` when unknown)
+    position: dict[str, Any] | None
+
+
+def _position(byte_offset: int, line_offset: int, last_line: bytes | None) -> dict[str, Any]:
+    return {
+        "byteOffset": byte_offset,
+        "lineOffset": line_offset,
+        "lastLineSha256": hashlib.sha256(last_line).hexdigest() if last_line else None,
+        "lastLineBytes": len(last_line) if last_line else 0,
+    }
+
+
+def _stored_start(handle: Any, size: int, prev_offset: int, stored: object) -> int | None:
+    """The byte offset of line ``prev_offset + 1`` from a stored position, if it verifies."""
+    if not isinstance(stored, dict) or stored.get("lineOffset") != prev_offset:
+        return None
+    byte_offset = as_nonneg_int(stored.get("byteOffset"))
+    length = as_nonneg_int(stored.get("lastLineBytes"))
+    digest = stored.get("lastLineSha256")
+    if byte_offset is None or length is None or not isinstance(digest, str):
+        return None
+    if byte_offset > size or length > byte_offset or length == 0:
+        return None
+    handle.seek(byte_offset - length)
+    chunk = handle.read(length)
+    if not chunk.endswith(b"\n") or hashlib.sha256(chunk).hexdigest() != digest:
+        return None
+    return byte_offset
+
+
+def _scan_start(handle: Any, prev_offset: int) -> tuple[int, int, bytes | None]:
+    """Scan from the start for the end of line ``prev_offset``.
+
+    Returns ``(byte offset, complete lines seen, that last line)``; lines seen is less than
+    ``prev_offset`` when the file is shorter.
+    """
+    handle.seek(0)
+    seen = 0
+    pos = 0
+    last_start = 0
+    carry = b""
+    while seen < prev_offset:
+        block = handle.read(1 << 16)
+        if not block:
+            break
+        data = carry + block
+        base = pos - len(carry)
+        idx = 0
+        while seen < prev_offset:
+            nl = data.find(b"\n", idx)
+            if nl < 0:
+                break
+            seen += 1
+            last_start, idx = base + idx, nl + 1
+            if seen == prev_offset:
+                end = base + idx
+                handle.seek(last_start)
+                return end, seen, handle.read(end - last_start)
+        carry = data[idx:]
+        pos += len(block)
+    return pos, seen, None
+
+
+def _read_after(
+    handle: Any, prev_offset: int, stored_position: object
+) -> tuple[int, bytes, dict[str, Any] | None]:
+    """``(start byte, bytes after it, position of line prev_offset)`` of an open file."""
+    size = os.fstat(handle.fileno()).st_size
+    position: dict[str, Any] | None = None
+    start: int | None = 0 if prev_offset == 0 else None
+    if start is None:
+        start = _stored_start(handle, size, prev_offset, stored_position)
+        if start is not None and isinstance(stored_position, dict):
+            position = dict(stored_position)
+    if start is None:
+        start, seen, last_line = _scan_start(handle, prev_offset)
+        if seen < prev_offset:
+            raise OpsError(
+                f"dispatch state offset is ahead of escalation file: {prev_offset} > {seen}"
+            )
+        position = _position(start, prev_offset, last_line) if last_line else None
+    handle.seek(start)
+    return start, handle.read(max(0, size - start)), position
+
+
+def read_new_lines(
+    path: Path, prev_offset: int, stored_position: object, max_lines: int
+) -> _NewLines | None:
+    """The complete lines after ``prev_offset`` (``None`` if the file does not exist).
+
+    Raises the contract's ``dispatch state offset is ahead of escalation file: N > M``.
+    """
+    try:
+        with open(path, "rb") as handle:
+            start, rest, position = _read_after(handle, prev_offset, stored_position)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise OpsError(f"escalations file is not a regular file: {path}") from None
+    complete = rest[: rest.rfind(b"\n") + 1]
+    raw_lines = complete.split(b"\n")[:-1] if complete else []
+    line_count = prev_offset + len(raw_lines)
+    take = raw_lines[:max_lines] if max_lines > 0 else raw_lines
+    if take:
+        consumed = sum(len(line) + 1 for line in take)
+        position = _position(start + consumed, prev_offset + len(take), take[-1] + b"\n")
+    elif prev_offset == 0:
+        position = None
+    lines = [(prev_offset + i + 1, line) for i, line in enumerate(take)]
+    return _NewLines(line_count=line_count, lines=lines, position=position)
+
+
+def read_dispatch_state(path: Path) -> dict[str, Any]:
+    """The previous state: missing or empty → ``{}``; not JSON → the contract's error."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except IsADirectoryError:
+        raise OpsError(f"invalid dispatch state JSON: {path}") from None
+    if not data.strip():
+        return {}
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise OpsError(f"invalid dispatch state JSON: {path}") from None
+    return value if isinstance(value, dict) else {}
+
+
+def read_conditions(paths: LoopPaths) -> Conditions:
+    """What the last reconcile pass left in the projections (unknown → ``None``)."""
+    health = read_json_or_empty(paths.health_file).get("status")
+    drift = read_json_or_empty(paths.drift_state_file).get("driftActive")
+    ordering = read_json_or_empty(paths.sequence_state_file).get("driftActive")
+    divergence = read_json_or_empty(paths.state_file).get("divergence")
+    div_any = divergence.get("any") if isinstance(divergence, dict) else None
+    return Conditions(
+        health_status=health if isinstance(health, str) else None,
+        profile_drift_active=drift if isinstance(drift, bool) else None,
+        ordering_drift_active=ordering if isinstance(ordering, bool) else None,
+        divergence_active=div_any if isinstance(div_any, bool) else None,
+    )
+
+
+def _current_run_id(paths: LoopPaths) -> str | None:
+    run = read_json_or_empty(paths.state_file).get("run")
+    run_id = run.get("runId") if isinstance(run, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
+# --- the outbox --------------------------------------------------------------------------
+
+
+class Outbox:
+    """The folded outbox plus the append side (one ``write()`` per record)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[tuple[str, str], OutboxEntry] = {}
+        self.records = 0
+        for _, rec in iter_records(path):
+            self._apply(rec)
+
+    def _apply(self, rec: Mapping[str, Any]) -> None:
+        ident = (rec.get("idempotencyKey"), rec.get("sinkId"))
+        entry = outbox_step(self.entries.get(ident), rec, self.records)  # type: ignore[arg-type]
+        self.records += 1
+        if entry is not None:
+            self.entries[(entry.key, entry.sink_id)] = entry
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        """Append records durably, then fold them in."""
+        if not records:
+            return
+        append_lines(self.path, records)
+        for rec in records:
+            self._apply(rec)
+
+    def ordered(self) -> list[OutboxEntry]:
+        """Every entry in queue order."""
+        return sorted(self.entries.values(), key=lambda e: e.order)
+
+    def compact(self) -> None:
+        """Rewrite the file with only the entries not delivered (atomically)."""
+        kept = [e for e in self.ordered() if e.status != OUTBOX_DELIVERED]
+        lines: list[str] = []
+        for entry in kept:
+            lines.append(dumps_compact(entry.queued_record))
+            if entry.last is not entry.queued_record:
+                lines.append(dumps_compact(entry.last))
+        write_atomic(self.path, "".join(line + "\n" for line in lines))
+        self.entries = {}
+        self.records = 0
+        for line in lines:
+            self._apply(json.loads(line))

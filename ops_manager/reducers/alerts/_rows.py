@@ -1,0 +1,268 @@
+"""Records: the dispatch state and the T-* telemetry rows (§3.4, §3.5). PURE."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import strip_nulls
+from ops_manager._timefmt import format_ts
+from ops_manager.reducers.alerts._decide import (
+    EscalationRow,
+    Route,
+    row_outcome,
+)
+from ops_manager.reducers.alerts._episodes import (
+    Episode,
+    episodes_to_json,
+)
+from ops_manager.reducers.alerts._events import (
+    excerpt,
+)
+from ops_manager.reducers.alerts._vocab import (
+    ALERT_DISPATCH_FAILED,
+    INVALID_ESCALATION_JSON,
+    JSON,
+    MISSING_ESCALATION_CATEGORY,
+    ROUTE_RESOLUTION_FAILED,
+    SINK_DISPATCH_FAILED,
+)
+
+# --- records: dispatch state and telemetry rows (§3.4, §3.5) -----------------------------
+
+
+@attrs.frozen
+class SinkResult:
+    """One sink's outcome for one notification (a §3.5 ``sinks[]`` entry plus extras)."""
+
+    sink_id: str
+    sink_type: str
+    success: bool
+    reason_code: str | None = None
+    http_status: int | None = None
+    message: str | None = None
+    attempts: int = 0
+    retry_after_seconds: float | None = None
+    #: what the outbox holds for it now: delivered | queued | retrying | terminal | gave_up
+    outbox_status: str | None = None
+
+    def to_json(self) -> JSON:
+        """Contract key order (success: ``status, httpStatus, reasonCode, message``; failure:
+        ``status, reasonCode, httpStatus, message``), then ``attempts``,
+        ``retryAfterSeconds`` (when one was received) and ``outboxStatus``."""
+        out: JSON = {"id": self.sink_id, "type": self.sink_type}
+        if self.success:
+            out.update(
+                status="success",
+                httpStatus=self.http_status,
+                reasonCode=None,
+                message=self.message,
+            )
+        else:
+            out.update(
+                status="failed",
+                reasonCode=self.reason_code or SINK_DISPATCH_FAILED,
+                httpStatus=self.http_status,
+                message=self.message,
+            )
+        out["attempts"] = self.attempts
+        if self.retry_after_seconds is not None:
+            out["retryAfterSeconds"] = self.retry_after_seconds
+        if self.outbox_status is not None:
+            out["outboxStatus"] = self.outbox_status
+        return out
+
+
+def t_invalid(now: int, loop_id: str, trace_id: str, raw: str) -> JSON:
+    """T-INVALID (not null-filtered)."""
+    return {
+        "timestamp": format_ts(now),
+        "loopId": loop_id,
+        "traceId": trace_id,
+        "category": "alert_dispatch",
+        "status": "failed",
+        "reasonCode": INVALID_ESCALATION_JSON,
+        "rawLine": raw,
+    }
+
+
+def t_nocat(now: int, loop_id: str, trace_id: str, escalation: Any) -> JSON:
+    """T-NOCAT (not null-filtered)."""
+    return {
+        "timestamp": format_ts(now),
+        "loopId": loop_id,
+        "traceId": trace_id,
+        "category": "alert_dispatch",
+        "status": "failed",
+        "reasonCode": MISSING_ESCALATION_CATEGORY,
+        "escalation": escalation,
+    }
+
+
+def t_routefail(now: int, loop_id: str, trace_id: str, row: EscalationRow, message: str) -> JSON:
+    """T-ROUTEFAIL (null-filtered; ``message`` cut to 300 characters, newlines → spaces)."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id,
+            "escalationTraceId": row.trace_id or trace_id,
+            "category": "alert_dispatch",
+            "escalationCategory": row.category,
+            "escalationTimestamp": row.timestamp or None,
+            "status": "failed",
+            "reasonCode": ROUTE_RESOLUTION_FAILED,
+            "message": excerpt(message),
+            "escalation": row.escalation,
+        }
+    )
+
+
+def t_skip(
+    now: int,
+    loop_id: str,
+    trace_id: str,
+    row: EscalationRow,
+    route: Route,
+    route_obj: JSON,
+    extra: JSON,
+) -> JSON:
+    """T-SKIP (null-filtered), then our extras (``dedupKey``)."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id,
+            "escalationTraceId": row.trace_id or trace_id,
+            "category": "alert_dispatch",
+            "escalationCategory": row.category,
+            "escalationTimestamp": row.timestamp or None,
+            "eventSeverity": route.event_severity,
+            "status": "skipped",
+            "reasonCode": route.reason,
+            "escalation": row.escalation,
+            "route": route_obj,
+            "sinkCount": 0,
+            "dispatchedSinkCount": 0,
+            "failedSinkCount": 0,
+            **extra,
+        }
+    )
+
+
+def t_delivery(
+    now: int,
+    *,
+    loop_id: str,
+    trace_id: str,
+    escalation_trace_id: str,
+    escalation_category: str,
+    escalation_timestamp: str | None,
+    event_severity: str,
+    escalation: Any,
+    route_obj: JSON | None,
+    results: Sequence[SinkResult],
+    extra: JSON,
+) -> JSON:
+    """T-DELIVERY (null-filtered), then our extras (``action``, ``dedupKey``,
+    ``idempotencyKey``, ``source``). Also used for resolves and outbox retries (``route``
+    is then absent)."""
+    status, reason = row_outcome([r.success for r in results])
+    ok = sum(1 for r in results if r.success)
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id,
+            "escalationTraceId": escalation_trace_id,
+            "category": "alert_dispatch",
+            "escalationCategory": escalation_category,
+            "escalationTimestamp": escalation_timestamp or None,
+            "eventSeverity": event_severity,
+            "status": status,
+            "reasonCode": reason,
+            "escalation": escalation,
+            "route": route_obj,
+            "sinks": [r.to_json() for r in results],
+            "sinkCount": len(results),
+            "dispatchedSinkCount": ok,
+            "failedSinkCount": len(results) - ok,
+            **extra,
+        }
+    )
+
+
+def t_wrapper(now: int, loop_id: str, trace_id: str, message: str | None) -> JSON:
+    """T-WRAPPER (null-filtered): dispatch failed inside reconcile."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id,
+            "category": "alert_dispatch",
+            "status": "failed_command",
+            "reasonCode": ALERT_DISPATCH_FAILED,
+            "message": message or None,
+        }
+    )
+
+
+@attrs.frozen
+class RunCounts:
+    """The counters of one dispatch run (§3.3)."""
+
+    processed: int = 0
+    dispatched: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failure_codes: frozenset[str] = frozenset()
+    resolves: int = 0
+    retried: int = 0
+    delivered_from_outbox: int = 0
+
+
+def dispatch_state(
+    *,
+    now: int,
+    loop_id: str,
+    trace_id: str,
+    escalations_file: str,
+    telemetry_file: str,
+    status: str,
+    counts: RunCounts,
+    offset: int,
+    line_count: int,
+    position: JSON | None,
+    outbox: JSON,
+    episodes: Mapping[str, Episode],
+) -> JSON:
+    """``alert-dispatch-state.json`` (§3.4): the contract keys in order, then ours:
+    ``escalationsPosition`` (byte offset + fingerprint of the last consumed line, so the
+    next run seeks instead of re-reading), ``resolveCount``, ``outbox`` and, last,
+    ``episodes``."""
+    return {
+        "schemaVersion": "v1",
+        "updatedAt": format_ts(now),
+        "loopId": loop_id,
+        "traceId": trace_id or None,
+        "escalationsFile": escalations_file,
+        "dispatchTelemetryFile": telemetry_file,
+        "status": status,
+        "processedCount": counts.processed,
+        "dispatchedCount": counts.dispatched,
+        "skippedCount": counts.skipped,
+        "failedCount": counts.failed,
+        "failureReasonCodes": sorted(counts.failure_codes, key=lambda c: c.encode("utf-8")),
+        "escalationsLineOffset": offset,
+        "escalationsLineCount": line_count,
+        "escalationsPosition": position,
+        "resolveCount": counts.resolves,
+        "outbox": {
+            **outbox,
+            "retriedCount": counts.retried,
+            "deliveredFromOutboxCount": counts.delivered_from_outbox,
+        },
+        "episodes": episodes_to_json(episodes),
+    }
