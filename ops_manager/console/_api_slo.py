@@ -1,0 +1,104 @@
+"""The SLO series: reconcile latency, ingest and heartbeat lag, delivery and autonomous
+outcomes."""
+
+from __future__ import annotations
+
+from ops_manager._timefmt import format_ts
+from ops_manager.console._api_common import (
+    JSON,
+    SLO_WINDOW,
+    ApiResponse,
+    _num,
+    _obj,
+    _read_object,
+    _str,
+    fleet_dir,
+    recent_records,
+)
+from ops_manager.console._api_fleet import _FleetViews
+from ops_manager.console._api_rows import _autonomous_outcomes, _delivery_success
+from ops_manager.console._api_sources import registry_loop_ids
+from ops_manager.errors import OpsError
+from ops_manager.store import LoopPaths, validate_loop_id
+
+
+class _SloViews(_FleetViews):
+    """``GET /api/slo``."""
+
+    # -- SLO ------------------------------------------------------------------------------------
+    def slo(self) -> ApiResponse:
+        """``GET /api/slo``: reconcile latency, ingest lag, delivery success, autonomous
+        outcomes, as time series ``[[timestamp, value], ...]`` (oldest first)."""
+        now = self.clock()
+        loop_ids = self._all_loop_ids()
+        latency: list[JSON] = []
+        heartbeat: list[JSON] = []
+        deliveries: list[tuple[str, str, JSON]] = []
+        for loop_id in loop_ids:
+            paths = LoopPaths.for_loop(self.repo, loop_id)
+            points = [
+                [r["timestamp"], float(r["durationSeconds"])]
+                for r in recent_records(paths.reconcile_telemetry_file, SLO_WINDOW)
+                if _str(r.get("timestamp")) and _num(r.get("durationSeconds")) is not None
+            ]
+            if points:
+                latency.append({"name": loop_id, "points": points})
+            hb = [
+                [r["timestamp"], float(r["heartbeatLagSeconds"])]
+                for r in recent_records(paths.heartbeat_telemetry_file, SLO_WINDOW)
+                if _str(r.get("timestamp")) and _num(r.get("heartbeatLagSeconds")) is not None
+            ]
+            if hb:
+                heartbeat.append({"name": loop_id, "points": hb})
+            for row in recent_records(paths.alert_telemetry_file, SLO_WINDOW):
+                sinks = [s for s in row.get("sinks") or [] if isinstance(s, dict)]
+                if _str(row.get("timestamp")) and sinks:
+                    for sink in sinks:
+                        deliveries.append((row["timestamp"], loop_id, sink))
+            self._loop_row_health_sample(loop_id)
+        fleet_rows = recent_records(
+            fleet_dir(self.repo) / "telemetry" / "reconcile.jsonl", SLO_WINDOW
+        )
+        fleet_points = [
+            [r["timestamp"], float(r["durationSeconds"])]
+            for r in fleet_rows
+            if _str(r.get("timestamp")) and _num(r.get("durationSeconds")) is not None
+        ]
+        if fleet_points:
+            latency.append({"name": "fleet reconcile", "points": fleet_points})
+        with self._lag_lock:
+            lag = [
+                {"name": loop_id, "points": [[t, v] for t, v in samples]}
+                for loop_id, samples in sorted(self._lag.items())
+                if samples
+            ]
+        body: JSON = {
+            "generatedAt": format_ts(now),
+            "reconcileLatency": {"unit": "seconds", "series": latency},
+            "ingestLag": {"unit": "seconds", "series": lag},
+            "heartbeatLag": {"unit": "seconds", "series": heartbeat},
+            "deliverySuccess": _delivery_success(deliveries),
+            "autonomousOutcomes": _autonomous_outcomes(
+                recent_records(fleet_dir(self.repo) / "telemetry" / "handoff.jsonl", SLO_WINDOW)
+            ),
+        }
+        return ApiResponse(200, body)
+
+    def _loop_row_health_sample(self, loop_id: str) -> None:
+        """Record the loop's current ingest lag (from ``health.json``) as a sample."""
+        health = _read_object(LoopPaths.for_loop(self.repo, loop_id).health_file) or {}
+        metrics = _obj(health.get("metrics"))
+        lag = _num(metrics.get("ingestLagSeconds"))
+        if lag is not None and _str(health.get("updatedAt")):
+            self._sample_lag(loop_id, health["updatedAt"], lag)
+
+    def _all_loop_ids(self) -> list[str]:
+        order: list[str] = []
+        for loop_id in [*registry_loop_ids(self.repo)[0], *self._discovered_loop_ids()]:
+            try:
+                validate_loop_id(loop_id)
+            except OpsError:
+                continue
+            if loop_id not in order:
+                order.append(loop_id)
+        return order
