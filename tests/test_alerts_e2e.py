@@ -247,7 +247,7 @@ def test_critical_loop_reaches_every_sink_once_survives_an_outage_and_resolves(
     assert hook.header("X-Team") == "payments"
     assert body["source"]["loopId"] == "alpha-loop"
     assert body["source"]["traceId"] == "trace-alpha-1"
-    assert body["source"]["repoPath"] in (None, "alpha")  # a name at most, never a path
+    assert body["source"]["repoPath"] == "alpha"  # the repo's name, never an absolute path
     assert body["runId"] == "run-alpha"
     assert body["event"]["category"] == "health_critical"
     assert body["event"]["severity"] == "critical"

@@ -118,11 +118,8 @@ def build_event(
         summary=summary,
         # the repo's directory NAME only, for sinks that show it (webhook
         # source.repoPath); passed when this AlertEvent version has the field
-        **({"repo_name": PurePosixPath(repo).name} if "repo_name" in _EVENT_FIELDS else {}),
+        repo_name=PurePosixPath(repo).name,
     )
-
-
-_EVENT_FIELDS = frozenset(attrs.fields_dict(AlertEvent))
 
 
 def _camel(name: str) -> str:

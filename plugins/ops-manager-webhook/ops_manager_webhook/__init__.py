@@ -38,16 +38,14 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 RESERVED_HEADERS = frozenset({"content-length", "host", "transfer-encoding", "idempotency-key"})
 CHANNEL = "ops_manager_alert_dispatch"
 
-# an absolute local path (POSIX, ~/..., or a Windows drive) starting a token
-
 
 def repo_label(event: AlertEvent) -> str | None:
     """The repo *name* for ``source.repoPath``: never an absolute local path.
 
-    Taken from the event when core provides one (``repo_name``, else ``repo``); a value
-    that still looks like a path is reduced to its last component.
+    Core puts the repo's directory name in ``event.repo_name``; a value that still looks
+    like a path is reduced to its last component anyway.
     """
-    value = getattr(event, "repo_name", None) or getattr(event, "repo", None)
+    value = event.repo_name
     if not isinstance(value, str) or not value:
         return None
     scrubbed = scrub_local_paths(value)
