@@ -1,0 +1,328 @@
+"""The per-projection checks of ``rebuild``. Private to :mod:`ops_manager.engine.rebuild`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ops_manager._timefmt import format_ts
+from ops_manager.engine._rebuild_model import (
+    _UNREADABLE,
+    DIFFERS,
+    MATCH,
+    MISSING,
+    NOT_REBUILDABLE,
+    ProjectionCheck,
+    _compare,
+    _last_row,
+    _read,
+    _Unreadable,
+    heartbeat_state_from_row,
+    json_differences,
+    sequence_state_from_row,
+    transport_health_from_row,
+)
+from ops_manager.errors import OpsError
+from ops_manager.reducers.stream import StreamFold, fold_events
+from ops_manager.runtime import EventReader, StreamPosition, count_newlines, verify_position
+from ops_manager.store import LoopPaths
+
+# --- per projection ----------------------------------------------------------------------
+
+
+class _Rebuild:
+    def __init__(self, paths: LoopPaths, now: int) -> None:
+        self.paths = paths
+        self.now = now
+        self.position: StreamPosition | None = None
+        self.stream_state: dict[str, Any] | None = None
+
+    def stream_state_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.stream_state_file, p.events_file
+        stored = _read(file)
+        cursor = _read(p.cursor_file)
+        pos = StreamPosition.from_json(stored.get("position")) if isinstance(stored, dict) else None
+        if pos is None and isinstance(cursor, dict):
+            pos = StreamPosition.from_json(cursor.get("position"))
+        if pos is None:
+            if stored is None:
+                return ProjectionCheck(
+                    file, stream, MATCH, True, reason="nothing recorded yet (no successful pass)"
+                )
+            return ProjectionCheck(
+                file,
+                stream,
+                DIFFERS,
+                False,
+                ["$.position"],
+                reason="no usable stream position in stream-state.json or cursor.json; "
+                "reconcile --from-start rebuilds it",
+            )
+        problem = verify_position(stream, pos)
+        if problem is not None:
+            return ProjectionCheck(
+                file,
+                stream,
+                DIFFERS,
+                False,
+                ["$.position"],
+                reason=f"events.jsonl was {problem} after this position was recorded; "
+                "the fold cannot be re-derived (reconcile --from-start rebuilds it)",
+            )
+        if pos.byte_offset == 0:
+            fold, position = StreamFold(), StreamPosition()
+        else:
+            try:
+                reader = EventReader(stream, StreamPosition(), end_offset=pos.byte_offset)
+                fold = fold_events(
+                    StreamFold(), ((ev.line, ev.raw, ev.name, ev.timestamp) for ev in reader)
+                )
+            except OpsError as exc:
+                return ProjectionCheck(file, stream, DIFFERS, False, ["$.fold"], reason=exc.message)
+            position = reader.position
+        self.position = position
+        if isinstance(stored, dict):
+            expected = dict(stored)
+            expected["position"] = position.to_json()
+            expected["fold"] = fold.to_json()
+        else:
+            base = cursor if isinstance(cursor, dict) else {}
+            expected = {
+                "schemaVersion": "v1",
+                "updatedAt": base.get("updatedAt", format_ts(self.now)),
+                "loopId": p.loop_id,
+                "eventsFile": p.relative(stream),
+                "position": position.to_json(),
+                "eventLineCount": base.get("eventLineCount", position.line_offset),
+                "tornTailBytes": 0,
+                "fold": fold.to_json(),
+            }
+        self.stream_state = expected
+        return _compare(file, stream, stored, expected)
+
+    def cursor_check(self) -> ProjectionCheck:
+        p = self.paths
+        file = p.cursor_file
+        stored = _read(file)
+        if self.position is None or self.stream_state is None:
+            if stored is None:
+                return ProjectionCheck(file, p.events_file, MATCH, True, reason="no cursor yet")
+            return ProjectionCheck(
+                file,
+                p.events_file,
+                NOT_REBUILDABLE,
+                False,
+                reason="no verified stream position to check it against",
+            )
+        pos = self.position
+        if isinstance(stored, dict):
+            expected = dict(stored)
+            expected["eventLineOffset"] = pos.line_offset
+            if "position" in stored or "position" in self.stream_state:
+                expected["position"] = pos.to_json()
+        else:
+            ss = self.stream_state
+            expected = {
+                "schemaVersion": "v1",
+                "repoPath": str(p.repo),
+                "loopId": p.loop_id,
+                "eventsFile": p.relative(p.events_file),
+                "eventLineOffset": pos.line_offset,
+                "eventLineCount": ss.get("eventLineCount", pos.line_offset),
+                "updatedAt": ss.get("updatedAt", format_ts(self.now)),
+                "position": pos.to_json(),
+            }
+        return _compare(file, p.events_file, stored, expected, pretty=True)
+
+    def drift_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.drift_state_file, p.drift_history_file
+        stored = _read(file)
+        row = _last_row(stream)
+        if row is _UNREADABLE:
+            return ProjectionCheck(
+                file, stream, NOT_REBUILDABLE, False, reason="the last history row is not JSON"
+            )
+        if row is None:
+            return _absent_stream(file, stream, stored)
+        drift = row.get("drift")
+        if not isinstance(drift, dict):
+            return ProjectionCheck(
+                file, stream, NOT_REBUILDABLE, False, reason="the last history row has no drift"
+            )
+        return _compare(file, stream, stored, drift)
+
+    def sequence_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.sequence_state_file, p.sequence_telemetry_file
+        stored = _read(file)
+        row = _last_row(stream)
+        if row is _UNREADABLE:
+            return ProjectionCheck(
+                file, stream, NOT_REBUILDABLE, False, reason="the last sequence row is not JSON"
+            )
+        if row is None:
+            return _absent_stream(file, stream, stored)
+        return _compare(file, stream, stored, sequence_state_from_row(row))
+
+    def heartbeat_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.heartbeat_state_file, p.heartbeat_telemetry_file
+        stored = _read(file)
+        row = _last_row(stream, lambda r: r.get("status") != "failed")
+        if row is _UNREADABLE:
+            return ProjectionCheck(
+                file, stream, NOT_REBUILDABLE, False, reason="the last heartbeat row is not JSON"
+            )
+        if row is None:
+            return _absent_stream(file, stream, stored)
+        if not isinstance(stored, dict):
+            return ProjectionCheck(
+                file,
+                stream,
+                MISSING,
+                False,
+                ["$"],
+                reason="heartbeat.jsonl rows do not record the heartbeat thresholds; "
+                "the next successful reconcile rewrites heartbeat.json",
+            )
+        expected = heartbeat_state_from_row(row, stored.get("thresholds"))
+        check = _compare(file, stream, stored, expected)
+        check.reason = "thresholds are kept from the stored projection (not in the rows)"
+        return check
+
+    def transport_health_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.transport_health_file, p.reconcile_telemetry_file
+        stored = _read(file)
+        row = _last_row(stream)
+        if row is _UNREADABLE:
+            return ProjectionCheck(
+                file, stream, NOT_REBUILDABLE, False, reason="the last reconcile row is not JSON"
+            )
+        if row is None:
+            return _absent_stream(file, stream, stored)
+        if not isinstance(stored, dict):
+            return ProjectionCheck(
+                file,
+                stream,
+                MISSING,
+                False,
+                ["$"],
+                reason="the pass timestamps (updatedAt, lastSuccessAt, lastFailureAt) are not "
+                "in the rows; the next reconcile rewrites transport-health.json",
+            )
+        check = _compare(file, stream, stored, transport_health_from_row(row, stored))
+        check.reason = "updatedAt / lastSuccessAt / lastFailureAt are kept from the projection"
+        return check
+
+    def dispatch_check(self) -> ProjectionCheck:
+        p = self.paths
+        file, stream = p.alert_dispatch_state_file, p.escalations_file
+        stored = _read(file)
+        reason = (
+            "dispatch outcomes (sink responses) are not in a stream this command re-folds; "
+            "its escalation offsets were checked against escalations.jsonl"
+        )
+        if stored is None:
+            return ProjectionCheck(
+                file,
+                stream,
+                NOT_REBUILDABLE,
+                False,
+                reason="not written (alerts disabled, or dispatch never ran)",
+            )
+        if isinstance(stored, _Unreadable):
+            return ProjectionCheck(
+                file, stream, DIFFERS, False, ["$"], reason="the projection is unreadable"
+            )
+        lines = count_newlines(stream) if stream.exists() else 0
+        diffs = [
+            f"$.{key}"
+            for key in ("escalationsLineOffset", "escalationsLineCount")
+            if not isinstance(stored.get(key), int) or not 0 <= stored[key] <= lines
+        ]
+        offset = stored.get("escalationsLineOffset")
+        detail = {
+            "escalationsLines": lines,
+            "escalationsLineOffset": offset,
+            "pending": lines - offset if isinstance(offset, int) else None,
+        }
+        if diffs:
+            return ProjectionCheck(
+                file,
+                stream,
+                DIFFERS,
+                False,
+                diffs,
+                reason="offsets point beyond escalations.jsonl (was it truncated?)",
+                detail=detail,
+            )
+        return ProjectionCheck(file, stream, NOT_REBUILDABLE, False, reason=reason, detail=detail)
+
+    def health_check(self) -> ProjectionCheck:
+        p = self.paths
+        file = p.health_file
+        stored = _read(file)
+        reason = (
+            "health is computed from the runtime snapshot (last event time, heartbeat), the "
+            "intents file and the clock at the time of each pass; those inputs are not kept "
+            "in a stream. Checked against the last reconcile row (healthStatus, "
+            "healthReasonCodes)"
+        )
+        if stored is None:
+            return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
+        if isinstance(stored, _Unreadable):
+            return ProjectionCheck(
+                file, None, DIFFERS, False, ["$"], reason="the projection is unreadable"
+            )
+        row = _last_row(p.reconcile_telemetry_file)
+        diffs: list[str] = []
+        if isinstance(row, dict):
+            if row.get("healthStatus") != stored.get("status"):
+                diffs.append("$.status")
+            if row.get("healthReasonCodes") != stored.get("reasonCodes"):
+                diffs.append("$.reasonCodes")
+        status = DIFFERS if diffs else NOT_REBUILDABLE
+        return ProjectionCheck(file, None, status, False, diffs, reason=reason)
+
+    def state_check(self) -> ProjectionCheck:
+        p = self.paths
+        file = p.state_file
+        stored = _read(file)
+        reason = (
+            "the lifecycle projection folds the runtime's files (state, run summary, approval) "
+            "as they were at each pass; those are not kept in a stream. Checked for consistency "
+            "with health.json and sequence-state.json (state.drift is not: a standalone "
+            "profile-drift run legitimately moves profile-drift.json past it)"
+        )
+        if stored is None:
+            return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
+        if isinstance(stored, _Unreadable):
+            return ProjectionCheck(
+                file, None, DIFFERS, False, ["$"], reason="the projection is unreadable"
+            )
+        diffs: list[str] = []
+        for key, other in (
+            ("health", _read(p.health_file)),
+            ("sequence", _read(p.sequence_state_file)),
+        ):
+            if key in stored and isinstance(other, dict):
+                diffs.extend(json_differences(stored[key], other, f"$.{key}"))
+        status = DIFFERS if diffs else NOT_REBUILDABLE
+        return ProjectionCheck(file, None, status, False, diffs, reason=reason)
+
+
+def _absent_stream(
+    file: Path, stream: Path, stored: dict[str, Any] | _Unreadable | None
+) -> ProjectionCheck:
+    if stored is None:
+        return ProjectionCheck(file, stream, MATCH, True, reason="neither exists yet")
+    return ProjectionCheck(
+        file,
+        stream,
+        NOT_REBUILDABLE,
+        False,
+        reason="its stream has no rows to re-fold (written by another tool?)",
+    )

@@ -1,0 +1,249 @@
+"""Verdicts, pure re-derivations and reading helpers of ``rebuild``. Private to
+:mod:`ops_manager.engine.rebuild`, which re-exports the public names."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager._jsonfmt import dumps_compact, strip_nulls
+from ops_manager._timefmt import format_ts
+from ops_manager.engine.telemetry_summary import iter_lines_reverse
+
+MATCH = "match"
+DIFFERS = "differs"
+MISSING = "missing"
+RESTORED = "restored"
+NOT_REBUILDABLE = "not_rebuildable"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --- pure helpers ------------------------------------------------------------------------
+
+
+def json_differences(stored: Any, expected: Any, path: str = "$") -> list[str]:
+    """JSON paths where ``stored`` differs from ``expected`` (``[]`` when byte-identical).
+
+    Objects are compared key by key (a key present on one side only is a difference at its
+    path); a pure key-order difference is reported as ``<path> (key order)``. Leaves are
+    compared by their JSON text, so ``1`` and ``1.0`` or ``1`` and ``true`` differ.
+    """
+    if isinstance(stored, dict) and isinstance(expected, dict):
+        out: list[str] = []
+        keys = list(expected) + [k for k in stored if k not in expected]
+        for key in keys:
+            sub = f"{path}.{key}" if _IDENT.match(key) else f"{path}[{json.dumps(key)}]"
+            if key not in stored or key not in expected:
+                out.append(sub)
+            else:
+                out.extend(json_differences(stored[key], expected[key], sub))
+        if not out and list(stored) != list(expected):
+            out.append(f"{path} (key order)")
+        return out
+    if isinstance(stored, list) and isinstance(expected, list):
+        out = []
+        for index in range(max(len(stored), len(expected))):
+            sub = f"{path}[{index}]"
+            if index >= len(stored) or index >= len(expected):
+                out.append(sub)
+            else:
+                out.extend(json_differences(stored[index], expected[index], sub))
+        return out
+    return [] if dumps_compact(stored) == dumps_compact(expected) else [path]
+
+
+def sequence_state_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``sequence-state.json`` from its ``telemetry/sequence.jsonl`` row: the same object
+    with ``schemaVersion`` first and ``updatedAt`` = the row's ``timestamp``."""
+    return {
+        "schemaVersion": "v1",
+        "updatedAt": row.get("timestamp"),
+        **{k: v for k, v in row.items() if k not in ("timestamp", "category")},
+    }
+
+
+def heartbeat_state_from_row(row: dict[str, Any], thresholds: Any) -> dict[str, Any]:
+    """``heartbeat.json`` from a non-failed ``telemetry/heartbeat.jsonl`` row; the
+    thresholds (not recorded in the row) come from the stored projection."""
+    return strip_nulls(
+        {
+            "schemaVersion": "v1",
+            "updatedAt": row.get("timestamp"),
+            "loopId": row.get("loopId"),
+            "traceId": row.get("traceId"),
+            "transport": row.get("transport"),
+            "lastHeartbeatAt": row.get("heartbeatAt"),
+            "heartbeatLagSeconds": row.get("heartbeatLagSeconds"),
+            "freshnessStatus": row.get("status"),
+            "reasonCode": row.get("reasonCode"),
+            "thresholds": thresholds,
+            "heartbeat": row.get("heartbeat"),
+        }
+    )
+
+
+def transport_health_from_row(row: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """``transport-health.json`` with the fields the last reconcile row determines; the
+    pass's timestamps (``updatedAt``, ``lastSuccessAt``, ``lastFailureAt``) are kept."""
+    failed = row.get("status") == "failed"
+    return strip_nulls(
+        {
+            "schemaVersion": stored.get("schemaVersion", "v1"),
+            "updatedAt": stored.get("updatedAt"),
+            "traceId": row.get("traceId"),
+            "transport": row.get("transport"),
+            "lastResult": row.get("status"),
+            "failureStreak": row.get("transportFailureStreak"),
+            "lastFailureCode": row.get("failureCode") if failed else None,
+            "lastSuccessAt": stored.get("lastSuccessAt"),
+            "lastFailureAt": stored.get("lastFailureAt"),
+        }
+    )
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+@attrs.define
+class ProjectionCheck:
+    """One projection's verdict."""
+
+    file: Path
+    stream: Path | None
+    status: str
+    rebuildable: bool
+    differences: list[str] = attrs.field(factory=list)
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    #: what ``--write`` would write (``None``: cannot be restored)
+    expected: Any = None
+    pretty: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """``{file, stream, status, rebuildable, differences, reason?, detail?}``
+        (``stream`` is ``null`` for projections that have none)."""
+        out: dict[str, Any] = {
+            "file": str(self.file),
+            "stream": None if self.stream is None else str(self.stream),
+            "status": self.status,
+            "rebuildable": self.rebuildable,
+            "differences": list(self.differences),
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+
+@attrs.frozen
+class RebuildReport:
+    """The rebuild report; :attr:`exit_code` is 0 when nothing differs any more."""
+
+    repo: Path
+    loop_id: str
+    write: bool
+    generated_at: int
+    checks: tuple[ProjectionCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No projection ``differs`` or is ``missing`` (after ``--write``, if given)."""
+        return all(c.status not in (DIFFERS, MISSING) for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": "v1",
+            "generatedAt": format_ts(self.generated_at),
+            "source": {"repoPath": str(self.repo), "loopId": self.loop_id},
+            "write": self.write,
+            "ok": self.ok,
+            "projections": [c.to_json() for c in self.checks],
+        }
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+class _Unreadable:
+    """A projection file that exists but is not a JSON object."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _read(path: Path) -> dict[str, Any] | _Unreadable | None:
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return _UNREADABLE
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return _UNREADABLE
+    return value if isinstance(value, dict) else _UNREADABLE
+
+
+def _last_row(path: Path, accept: Callable[[dict[str, Any]], bool] = lambda _r: True) -> Any:
+    """The last complete non-blank row of a stream that ``accept`` takes; ``None`` when
+    there is none; ``_UNREADABLE`` when the last candidate line is not a JSON object."""
+    for line in iter_lines_reverse(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            return _UNREADABLE
+        if not isinstance(row, dict):
+            return _UNREADABLE
+        if accept(row):
+            return row
+    return None
+
+
+def _compare(
+    file: Path,
+    stream: Path | None,
+    stored: dict[str, Any] | _Unreadable | None,
+    expected: dict[str, Any],
+    *,
+    pretty: bool = False,
+    reason: str | None = None,
+) -> ProjectionCheck:
+    """``match`` / ``differs`` / ``missing`` of a rebuildable projection, carrying what
+    ``--write`` would write."""
+    if not isinstance(stored, dict):
+        return ProjectionCheck(
+            file,
+            stream,
+            MISSING,
+            True,
+            ["$"],
+            reason=reason
+            or ("the projection is absent" if stored is None else "the projection is unreadable"),
+            expected=expected,
+            pretty=pretty,
+        )
+    diffs = json_differences(stored, expected)
+    return ProjectionCheck(
+        file,
+        stream,
+        DIFFERS if diffs else MATCH,
+        True,
+        diffs,
+        reason=reason,
+        expected=expected if diffs else None,
+        pretty=pretty,
+    )
