@@ -93,6 +93,7 @@ def sprite_loop(
     token_env: str | None = TOKEN_ENV,
     retry_attempts: int | None = None,
     retry_backoff_seconds: float | None = None,
+    timeout_seconds: float | None = None,
     sprite_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def sprite_loop(
         service["retryAttempts"] = retry_attempts
     if retry_backoff_seconds is not None:
         service["retryBackoffSeconds"] = retry_backoff_seconds
+    if timeout_seconds is not None:
+        service["timeoutSeconds"] = timeout_seconds
     sprite = {"id": sprite_id} if sprite_id is not None else None
     return loop_entry(loop_id, transport="sprite_service", service=service, sprite=sprite, **extra)
 

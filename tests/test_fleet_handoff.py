@@ -1603,3 +1603,25 @@ def test_concurrent_autonomous_runs_execute_each_intent_once(repo: Path, tmp_pat
         "fleet_handoff_plan",
         "fleet_handoff_execute",
     ]
+
+
+def test_plan_control_call_carries_service_timeout() -> None:
+    """Registry ``service.timeoutSeconds`` reaches the control call (absent = defaults)."""
+    reg = normalized(["loop-a"])
+    intent = plan_for([candidate("loop-a", "health_critical", eligible=True)], reg=reg)["intents"][
+        0
+    ]
+    assert "timeoutSeconds" not in intent["service"]
+    plain = rh.plan_control_call(
+        intent, mode="manual", trace_id="t", prefix="p", note=None, attempts={}
+    )
+    assert plain.timeout_seconds is None
+    timed = dict(
+        intent,
+        transport="sprite_service",
+        service={"baseUrl": "http://s", "retryAttempts": 3, "timeoutSeconds": 12},
+    )
+    call = rh.plan_control_call(
+        timed, mode="manual", trace_id="t", prefix="p", note=None, attempts={}
+    )
+    assert call.timeout_seconds == 12.0

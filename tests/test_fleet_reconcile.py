@@ -8,7 +8,7 @@ Three layers:
   ordering, skipped loops, a loop whose reconcile raises, the fleet lock, the files written;
 - the CLI, including local + sprite_service loops against a REAL ``ops-manager
   sprite-service`` on 127.0.0.1, a dead service URL and a slow service that answers after
-  the client's timeout, and the progress line on a (fake) terminal.
+  its registry ``service.timeoutSeconds``, and the progress line on a (fake) terminal.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
 from ops_manager._timefmt import parse_ts
@@ -886,35 +885,18 @@ def slow_server(delay: float) -> Iterator[str]:
         thread.join(5)
 
 
-@pytest.fixture
-def short_client_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
-    """Cut the service client's read timeout to 1 s for the slow-service test.
-
-    The transport's timeouts (connect 5 s, read 45 s) are not settable through
-    ``TransportConfig`` or the registry yet, so the test shortens them where the transport
-    builds its requests.
-    """
-    from ops_manager.transports import sprite_service
-
-    original = sprite_service.SpriteServiceTransport._request
-
-    def shorter(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return attrs.evolve(
-            original(self, *args, **kwargs), connect_timeout_seconds=1.0, max_time_seconds=1.0
-        )
-
-    monkeypatch.setattr(sprite_service.SpriteServiceTransport, "_request", shorter)
-    return 1.0
+#: the slow service's registry ``service.timeoutSeconds``; its server sleeps well past it
+SLOW_LOOP_TIMEOUT_SECONDS = 1
 
 
 def test_mixed_transports_dead_and_slow_services(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    short_client_timeout: float,
 ) -> None:
     """Local + sprite_service loops in one run (R-REC-3/4 with a real service); a dead URL
-    and a service slower than the client's timeout fail only their own loops."""
+    and a service slower than its registry ``service.timeoutSeconds`` fail only their own
+    loops (the other sprite_service loops keep the client's default timeouts)."""
     token = "fleet-test-token"
     manager = make_runtime_repo(tmp_path / "manager", "local-ok")
     sprite = make_runtime_repo(tmp_path / "sprite", "svc-ok")
@@ -930,7 +912,7 @@ def test_mixed_transports_dead_and_slow_services(
         write_registry(
             manager,
             [
-                service_loop("svc-slow", slow_url),
+                service_loop("svc-slow", slow_url, timeout_seconds=SLOW_LOOP_TIMEOUT_SECONDS),
                 service_loop("svc-dead", "http://127.0.0.1:9"),
                 loop_entry("local-ok"),
                 service_loop("svc-ok", service.url, sprite_id="sprite-1"),

@@ -209,6 +209,31 @@ ROWS: list[tuple[str, Any, list[str]]] = [
         ["loops[0]: service.retryBackoffSeconds must be >= 0 when present"],
     ),
     (
+        "timeoutSeconds-zero",
+        setp(base(), "loops.0.service", {"timeoutSeconds": 0}),
+        ["loops[0]: service.timeoutSeconds must be a number > 0 and <= 300 when present"],
+    ),
+    (
+        "timeoutSeconds-negative",
+        setp(base(), "loops.0.service", {"timeoutSeconds": -1}),
+        ["loops[0]: service.timeoutSeconds must be a number > 0 and <= 300 when present"],
+    ),
+    (
+        "timeoutSeconds-over-300",
+        setp(base(), "loops.0.service", {"timeoutSeconds": 300.5}),
+        ["loops[0]: service.timeoutSeconds must be a number > 0 and <= 300 when present"],
+    ),
+    (
+        "timeoutSeconds-string",
+        setp(base(), "loops.0.service", {"timeoutSeconds": "30"}),
+        ["loops[0]: service.timeoutSeconds must be a number > 0 and <= 300 when present"],
+    ),
+    (
+        "timeoutSeconds-bool",
+        setp(base(), "loops.0.service", {"timeoutSeconds": True}),
+        ["loops[0]: service.timeoutSeconds must be a number > 0 and <= 300 when present"],
+    ),
+    (
         "sprite-service-no-url",
         setp(base(), "loops.0", {"loopId": "loop-a", "transport": "sprite_service"}),
         ["loops[0]: sprite_service loops require service.baseUrl or sprite.serviceBaseUrl"],
@@ -618,6 +643,8 @@ def test_each_message(doc: Any, expected: list[str]) -> None:
 VALID: list[tuple[str, Any]] = [
     ("minimal", base()),
     ("retryAttempts-fraction", setp(base(), "loops.0.service", {"retryAttempts": 1.5})),
+    ("timeoutSeconds-max", setp(base(), "loops.0.service", {"timeoutSeconds": 300})),
+    ("timeoutSeconds-fraction", setp(base(), "loops.0.service", {"timeoutSeconds": 0.5})),
     ("enabled-false", setp(base(), "loops.0.enabled", False)),
     ("canary-zero", setp(base(), "policy.autonomous.rollout.canaryPercent", 0)),
     ("integral-float", setp(base(), "policy.noiseControls.dedupeWindowSeconds", 60.0)),
@@ -901,6 +928,31 @@ def test_booleans_are_real_and_cross_filled_urls() -> None:
     assert out["policy"]["autonomous"]["safety"]["killSwitch"] is True
 
 
+def test_timeout_seconds_normalised_only_when_present() -> None:
+    """``service.timeoutSeconds`` is optional: kept (integral floats as ints) when present,
+    absent (not defaulted) otherwise, so older registries normalise as before."""
+    doc = registry_doc(
+        [
+            sprite_loop("a", timeout_seconds=30.0),
+            sprite_loop("b", timeout_seconds=2.5),
+            sprite_loop("c"),
+            loop_entry("d", service={"timeoutSeconds": None}),
+        ]
+    )
+    out = normalize_registry(doc, source_file="r", now=NOW)
+    services = [loop["service"] for loop in out["loops"]]
+    assert services[0]["timeoutSeconds"] == 30 and isinstance(services[0]["timeoutSeconds"], int)
+    assert services[1]["timeoutSeconds"] == 2.5
+    assert "timeoutSeconds" not in services[2] and "timeoutSeconds" not in services[3]
+    assert list(services[0]) == [
+        "baseUrl",
+        "tokenEnv",
+        "retryAttempts",
+        "retryBackoffSeconds",
+        "timeoutSeconds",
+    ]
+
+
 def test_guarded_auto_normalisation_r_reg_3_and_7() -> None:
     """R-REG-3 and R-REG-7 assertions, deadlines relative to now."""
     policy = guarded_auto_policy(
@@ -998,6 +1050,7 @@ loop_strategy = _fragment(
                 "tokenEnv": st.sampled_from(["TOK", "tok", ""]),
                 "retryAttempts": st.integers(-2, 5) | st.floats(-1, 5),
                 "retryBackoffSeconds": st.integers(-2, 5),
+                "timeoutSeconds": st.integers(-1, 301) | st.floats(-1, 301),
             }
         ),
         "metadata": json_values,

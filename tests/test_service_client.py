@@ -545,3 +545,54 @@ def test_loop_ids_are_percent_encoded_in_the_query(tmp_path: Path) -> None:
                 )
             )
     assert srv.requests[0]["path"] == "/ops/snapshot?loopId=loop%20a%26b%231"
+
+
+@pytest.mark.parametrize(
+    ("configured", "observe", "control"),
+    [
+        (None, (5, DEFAULT_MAX_TIME_SECONDS), (5, DEFAULT_MAX_TIME_SECONDS)),
+        (2.5, (2.5, 2.5), (2.5, DEFAULT_MAX_TIME_SECONDS)),
+        (10, (5, 10), (5, DEFAULT_MAX_TIME_SECONDS)),
+        (120, (5, 120), (5, 120)),
+    ],
+)
+def test_sprite_transport_timeout_reaches_the_request(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    configured: float | None,
+    observe: tuple[float, float],
+    control: tuple[float, float],
+) -> None:
+    """``TransportConfig.timeout_seconds`` (registry ``service.timeoutSeconds``) bounds the
+    read time of observe requests and caps the connect time at 5 s; control never waits
+    less than the default 45 s (Q-16: the client outlives the service's confirmation)."""
+    from ops_manager.runtime import StreamPosition
+    from ops_manager.store import LoopPaths
+    from ops_manager.transports import ControlRequest, ObserveRequest, TransportConfig
+    from ops_manager.transports.sprite_service import SpriteServiceTransport
+
+    seen: list[ServiceRequest] = []
+
+    def call(request: ServiceRequest) -> Any:
+        seen.append(request)
+        raise ServiceRequestError(
+            method=request.method, url=request.url, code="000", body=b"", detail="x", attempts=1
+        )
+
+    transport = SpriteServiceTransport(
+        TransportConfig(service_base_url="http://h", timeout_seconds=configured), call=call
+    )
+    paths = LoopPaths.for_loop(tmp_path, "loop-a")
+    with pytest.raises(Exception, match="code=000"):
+        transport.observe(
+            ObserveRequest(paths=paths, start=StreamPosition(), max_events=0, trace_id=None, now=0)
+        )
+    execution = transport.control(
+        ControlRequest(
+            paths=paths, intent="cancel", by="t", note=None, trace_id="t", idempotency_key="k"
+        )
+    )
+    capsys.readouterr()
+    assert execution.status == "failed_command"
+    got = [(r.method, r.connect_timeout_seconds, r.max_time_seconds) for r in seen]
+    assert got == [("GET", *observe), ("POST", *control)]

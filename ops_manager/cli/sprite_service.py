@@ -125,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
         # shutdown() waits for the serve loop, which runs in this (main) thread: hand it off
         threading.Thread(target=service.shutdown, name="service-shutdown", daemon=True).start()
 
-    previous = {
-        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         sys.stdout.write(f"ops-manager sprite service listening on {service.url}\n")
         sys.stdout.flush()

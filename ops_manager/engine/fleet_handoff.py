@@ -293,6 +293,7 @@ def _call_control(
             service_token=token,
             retry_attempts=max(call.retry_attempts, 1),
             retry_backoff_seconds=max(call.retry_backoff_seconds, 0),
+            timeout_seconds=call.timeout_seconds if call.transport == "sprite_service" else None,
         ),
         idempotency_key=call.idempotency_key,
         trace_id=call.trace_id,

@@ -16,10 +16,10 @@ One call of :func:`fleet_reconcile`:
    writes, DECISIONS 6.27).
 
 Isolation: a sprite that is slow or dead costs its own worker the service client's timeouts
-and retries (``service.retryAttempts``, ``service.retryBackoffSeconds``); the other workers
-keep taking loops. A loop whose reconcile raises (an invalid loop id, a corrupt stream, a
-bug) becomes a ``failed`` result whose reason is derived from the error text (§3.2), never a
-crash of the fleet run.
+and retries (``service.retryAttempts``, ``service.retryBackoffSeconds``, and the read timeout
+``service.timeoutSeconds`` when set); the other workers keep taking loops. A loop whose
+reconcile raises (an invalid loop id, a corrupt stream, a bug) becomes a ``failed`` result
+whose reason is derived from the error text (§3.2), never a crash of the fleet run.
 
 Per-loop settings that the registry does not carry follow the loop reconcile's own defaults
 and environment, read once per fleet run (:func:`loop_defaults_from_env`): threshold profile
@@ -413,6 +413,7 @@ def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: _LoopContext) 
                 0,
                 "--retry-backoff-seconds must be a non-negative integer",
             ),
+            timeout_seconds=_timeout_seconds(service.get("timeoutSeconds")),
         )
     d = ctx.defaults
     s = ctx.settings
@@ -437,6 +438,15 @@ def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: _LoopContext) 
     if result.ok:
         return LoopRun(status=SUCCESS, output=result.output)
     return LoopRun(status=FAILED, output=result.output, output_text=_failure_text(result))
+
+
+def _timeout_seconds(value: Any) -> float | None:
+    """The registry's optional ``service.timeoutSeconds`` (``None`` = client defaults)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 300:
+        raise OpsError("service.timeoutSeconds must be a number > 0 and <= 300")
+    return float(value)
 
 
 def _whole(value: Any, default: int, minimum: int, message: str) -> int:

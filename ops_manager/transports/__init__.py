@@ -35,6 +35,9 @@ class TransportConfig:
     service_token: str | None = attrs.field(default=None, repr=False)
     retry_attempts: int = 3
     retry_backoff_seconds: int = 1
+    #: per-request read timeout in seconds (registry ``service.timeoutSeconds``); connect
+    #: timeout is ``min(5, timeout_seconds)``. ``None`` = the service client's defaults.
+    timeout_seconds: float | None = None
 
 
 @attrs.frozen

@@ -30,6 +30,8 @@ from ops_manager._jsonfmt import alt, as_nonneg_int, dumps_compact, nonempty_str
 from ops_manager.hookspecs import hookimpl
 from ops_manager.runtime import StreamPosition
 from ops_manager.service_client import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_TIME_SECONDS,
     ServiceRequest,
     ServiceRequestError,
     ServiceResponse,
@@ -270,9 +272,33 @@ class SpriteServiceTransport:
             )
         return base
 
+    def _timeouts(self, *, control: bool = False) -> tuple[float, float]:
+        """``(connect, read)`` timeouts of one request.
+
+        A configured ``timeout_seconds`` bounds the read time and caps the connect time
+        (``min(5, timeout)``); ``None`` keeps the client's defaults (5 s, 45 s).
+        """
+        configured = self.config.timeout_seconds
+        if configured is None:
+            return DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_MAX_TIME_SECONDS
+        connect = min(DEFAULT_CONNECT_TIMEOUT_SECONDS, configured)
+        if control:
+            # Q-16: the client must outlive the service's confirmation (up to 30 s), or an
+            # ambiguous outcome would arrive as a client timeout instead of the service's
+            # answer. So POST /ops/control never waits less than the default 45 s read time.
+            return connect, max(configured, DEFAULT_MAX_TIME_SECONDS)
+        return connect, configured
+
     def _request(
-        self, method: str, path: str, trace_id: str | None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        trace_id: str | None,
+        body: bytes | None = None,
+        *,
+        control: bool = False,
     ) -> ServiceRequest:
+        connect, read = self._timeouts(control=control)
         return ServiceRequest(
             method=method,
             base_url=self._base_url(),
@@ -282,6 +308,8 @@ class SpriteServiceTransport:
             body=body,
             retry_attempts=self.config.retry_attempts,
             retry_backoff_seconds=self.config.retry_backoff_seconds,
+            connect_timeout_seconds=connect,
+            max_time_seconds=read,
         )
 
     def _get_json(self, path: str, trace_id: str | None, what: str) -> Any:
@@ -346,7 +374,9 @@ class SpriteServiceTransport:
         try:
             if not base:
                 raise IngestFailure(REQUEST_FAILED, "--service-base-url is required")
-            response = self._call(self._request("POST", "/ops/control", request.trace_id, body))
+            response = self._call(
+                self._request("POST", "/ops/control", request.trace_id, body, control=True)
+            )
             answer = response.json()
         except IngestFailure as exc:
             sys.stderr.write(f"error: {exc.message.removeprefix('error: ')}\n")

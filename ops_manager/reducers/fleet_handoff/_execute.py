@@ -94,6 +94,8 @@ class ControlCall:
     token_env: str | None
     retry_attempts: int
     retry_backoff_seconds: int
+    #: registry ``service.timeoutSeconds`` (``None`` = the service client's defaults)
+    timeout_seconds: float | None = None
     #: set when no call must be made:
     #: ``autonomous_intent_not_eligible`` / ``missing_service_base_url``
     precheck_failure: str | None = None
@@ -103,6 +105,12 @@ def _int_setting(value: Any, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return int(value)
+
+
+def _timeout_setting(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    return float(value)
 
 
 def plan_control_call(
@@ -145,6 +153,7 @@ def plan_control_call(
         token_env=token_env or None,
         retry_attempts=_int_setting(service.get("retryAttempts"), 3),
         retry_backoff_seconds=_int_setting(service.get("retryBackoffSeconds"), 1),
+        timeout_seconds=_timeout_setting(service.get("timeoutSeconds")),
         precheck_failure=failure,
     )
 

@@ -141,6 +141,7 @@ def build_intent(
                     "tokenEnv": service.get("tokenEnv"),
                     "retryAttempts": _or(service.get("retryAttempts"), 3),
                     "retryBackoffSeconds": _or(service.get("retryBackoffSeconds"), 1),
+                    "timeoutSeconds": service.get("timeoutSeconds"),
                 }
             ),
             "metadata": _or(loop.get("metadata"), {}),

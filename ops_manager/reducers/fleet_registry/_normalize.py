@@ -69,6 +69,9 @@ def normalize_loop(entry: Mapping[str, Any]) -> dict[str, Any]:
                 "retryBackoffSeconds": _canon(
                     _default(service.get("retryBackoffSeconds"), DEFAULT_RETRY_BACKOFF_SECONDS)
                 ),
+                # optional: absent stays absent (no default), so older registries normalise
+                # byte-identically
+                "timeoutSeconds": _canon(service.get("timeoutSeconds")),
             }
         ),
         "metadata": _default(entry.get("metadata"), {}),

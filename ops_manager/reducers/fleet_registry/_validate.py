@@ -9,6 +9,7 @@ from ops_manager.reducers.fleet_registry._values import (
     CATEGORIES,
     CONFIDENCES,
     INTENTS,
+    MAX_TIMEOUT_SECONDS,
     POLICY_MODES,
     SCHEMA_VERSION,
     SEVERITIES,
@@ -91,6 +92,11 @@ def _loop_problems(index: int, entry: Any) -> list[str]:
     backoff = service.get("retryBackoffSeconds")
     if _present(backoff) and not (_is_num(backoff) and backoff >= 0):
         out.append("service.retryBackoffSeconds must be >= 0 when present")
+    timeout = service.get("timeoutSeconds")
+    if _present(timeout) and not (_is_num(timeout) and 0 < timeout <= MAX_TIMEOUT_SECONDS):
+        out.append(
+            f"service.timeoutSeconds must be a number > 0 and <= {MAX_TIMEOUT_SECONDS} when present"
+        )
     if _default(transport, "local") == "sprite_service":
         base_url = _first_present(service.get("baseUrl"), sprite.get("serviceBaseUrl"))
         if not _nonempty_str(base_url):

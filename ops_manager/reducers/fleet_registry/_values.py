@@ -22,6 +22,8 @@ RESERVED_LOOP_IDS = ("fleet",)
 
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 1
+#: upper bound of the optional ``service.timeoutSeconds`` (per-request read timeout)
+MAX_TIMEOUT_SECONDS = 300
 DEFAULT_DEDUPE_WINDOW_SECONDS = 300
 DEFAULT_ALLOW_CATEGORIES = ("reconcile_failed", "health_critical")
 DEFAULT_ALLOW_INTENTS = ("cancel",)
