@@ -18,14 +18,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import hmac
-import ipaddress
 import json
-import socket
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,6 +27,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 
+from ops_manager._http import (
+    JsonHTTPServer,
+    JsonRequestHandler,
+    bind_server,
+    encode_json,
+    token_matches,
+)
+from ops_manager._http import (
+    is_loopback as is_loopback,  # re-exported by the package
+)
 from ops_manager.console._api import ApiResponse, ConsoleApi, error
 from ops_manager.errors import OpsError
 
@@ -55,16 +59,14 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+#: sent on every answer, after ``Content-Type`` and ``Content-Length``
+_SECURITY_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", CSP),
+)
 
 
 def _host_only(header: str) -> str:
@@ -113,44 +115,22 @@ class _Answer:
 
 
 def _json_answer(response: ApiResponse) -> _Answer:
-    data = json.dumps(response.body, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return _Answer(response.status, data.encode("ascii"), "application/json")
+    return _Answer(response.status, encode_json(response.body), "application/json")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(JsonHTTPServer):
     request_queue_size = 64
 
     def __init__(self, console: ConsoleServer, address: tuple[str, int], family: int) -> None:
-        self.address_family = family
         self.console = console
-        super().__init__(address, _Handler)
+        super().__init__(console, address, family, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.0"
     server_version = SERVER_VERSION
-    sys_version = ""
-
-    def version_string(self) -> str:
-        return SERVER_VERSION
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.console.config.socket_timeout_seconds)
 
     # -- logging -------------------------------------------------------------------------------
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.console.config.access_log:
-            return
-        try:
-            text = format % args
-        except TypeError:
-            text = format
-        sys.stderr.write(f"{self.address_string()} - {self.log_date_time_string()} {text}\n")
-
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # the query string may hold the token (/?token=...): log the path only
         code_text = code.value if hasattr(code, "value") else code
@@ -158,36 +138,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answers ---------------------------------------------------------------------------------
     def _send(self, answer: _Answer, *, head: bool = False) -> None:
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("X-Frame-Options", "DENY")
-        self.send_header("Content-Security-Policy", CSP)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(answer.body)
+        headers = (*_SECURITY_HEADERS, *answer.headers)
+        self._write(answer.status, answer.body, answer.content_type, headers, head=head)
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """JSON bodies for the errors :mod:`http.server` raises itself."""
-        self.close_connection = True
-        self.request_version = "HTTP/1.0"
-        text = message or self.responses.get(code, ("error",))[0]
-        with contextlib.suppress(OSError):
-            self._send(_json_answer(error(code, "bad_request", text)))
+    def _send_error_body(self, code: int, text: str) -> None:
+        self._send(_json_answer(error(code, "bad_request", text)))
 
     # -- auth ------------------------------------------------------------------------------------
     def _token_ok(self, given: str | None) -> bool:
         token = self.server.console.config.token
         if not token or given is None:
             return False
-        return hmac.compare_digest(
-            given.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
-        )
+        return token_matches(given, token.encode("utf-8", "surrogateescape"))
 
     def _cookie_token(self) -> str | None:
         raw = self.headers.get("Cookie") or ""
@@ -221,31 +183,21 @@ class _Handler(BaseHTTPRequestHandler):
         return parts.scheme == "http" and parts.netloc.lower() == host.strip().lower()
 
     # -- dispatch --------------------------------------------------------------------------------
-    def _handle(self, method: str) -> None:
-        console = self.server.console
-        if not console.enter():
-            self._send(
-                _Answer(
-                    503,
-                    _json_answer(error(503, "busy", "too many concurrent requests")).body,
-                    "application/json",
-                    (("Retry-After", "1"),),
-                )
+    def _send_busy(self, method: str) -> None:
+        self._send(
+            _Answer(
+                503,
+                _json_answer(error(503, "busy", "too many concurrent requests")).body,
+                "application/json",
+                (("Retry-After", "1"),),
             )
-            return
-        try:
-            self._send(self._respond(method), head=method == "HEAD")
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as exc:  # never a traceback page: a JSON 500 and a log line
-            sys.stderr.write(
-                f"error: internal error handling {method} {urlsplit(self.path).path}: "
-                f"{type(exc).__name__}: {exc}\n"
-            )
-            with contextlib.suppress(OSError):
-                self._send(_json_answer(error(500, "internal_error", "internal error (see log)")))
-        finally:
-            console.leave()
+        )
+
+    def _send_internal_error(self) -> None:
+        self._send(_json_answer(error(500, "internal_error", "internal error (see log)")))
+
+    def _serve(self, method: str) -> None:
+        self._send(self._respond(method), head=method == "HEAD")
 
     def _respond(self, method: str) -> _Answer:
         if len(self.path) > MAX_TARGET_CHARS:
@@ -330,35 +282,13 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             return error(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
-        data = self.rfile.read(length) if length else b""
-        if len(data) < length:
-            self.close_connection = True
+        data = self._read_exact(length)
+        if data is None:
             return error(400, "invalid_request", "request body shorter than Content-Length")
         try:
             return json.loads(data.decode("utf-8")) if data.strip() else None
         except (UnicodeDecodeError, ValueError):
             return error(400, "invalid_json", "request body must be valid JSON")
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_OPTIONS(self) -> None:
-        self._handle("OPTIONS")
 
 
 class ConsoleServer:
@@ -384,14 +314,7 @@ class ConsoleServer:
         self.config = config
         self.api = api or ConsoleApi(config.repo, summary_window=config.summary_window)
         self._slots = threading.BoundedSemaphore(config.max_concurrent_requests)
-        host = config.host.strip("[]")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        try:
-            self._server = _Server(self, (host, config.port), family)
-        except OSError as exc:
-            raise OpsError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-            ) from None
+        self._server = bind_server(_Server, self, config.host, config.port)
 
     @property
     def port(self) -> int:

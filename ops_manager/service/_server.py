@@ -17,21 +17,24 @@ headers only, so they never reach the log.
 
 from __future__ import annotations
 
-import contextlib
-import hmac
-import ipaddress
-import json
-import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
+from ops_manager._http import (
+    JsonHTTPServer,
+    JsonRequestHandler,
+    bind_server,
+    encode_json,
+    token_matches,
+)
+from ops_manager._http import (
+    is_loopback as is_loopback,  # re-exported by the package
+)
 from ops_manager.errors import OpsError
 from ops_manager.runtime import loads_json
 from ops_manager.service._api import (
@@ -66,16 +69,6 @@ _ERROR_CODES = {
 }
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @attrs.frozen
 class ServiceConfig:
     """How to run a sprite service for one repo."""
@@ -96,42 +89,22 @@ class ServiceConfig:
     access_log: bool = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # shutdown waits for in-flight requests itself, with a deadline
-    block_on_close = False
+class _Server(JsonHTTPServer):
     request_queue_size = 128
 
     def __init__(self, service: SpriteService, address: tuple[str, int], family: int) -> None:
-        self.address_family = family
         self.service = service
-        super().__init__(address, _Handler)
+        super().__init__(service, address, family, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.0"
     server_version = SERVER_VERSION
-    sys_version = ""
-
-    def version_string(self) -> str:
-        return SERVER_VERSION
 
     # -- connection setup / logging ------------------------------------------------------
     def setup(self) -> None:
         self._unread = 0
         super().setup()
-        # a bounded read/write timeout on every connection (StreamRequestHandler's class
-        # attribute would be process-wide; set it on this socket)
-        self.connection.settimeout(self.server.service.config.socket_timeout_seconds)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.service.config.access_log:
-            return
-        try:
-            text = format % args
-        except TypeError:
-            text = format
-        sys.stderr.write(f"{self.address_string()} - {self.log_date_time_string()} {text}\n")
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         code_text = code.value if hasattr(code, "value") else code
@@ -140,27 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- responses -----------------------------------------------------------------------
     def _send(self, response: ApiResponse, *, head: bool = False) -> None:
         self._drain()
-        data = json.dumps(
-            response.body, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-        ).encode("ascii")
-        self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
+        data = encode_json(response.body)
+        self._write(response.status, data, "application/json", response.headers, head=head)
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """JSON bodies for the errors :mod:`http.server` raises itself."""
-        self.close_connection = True
-        # an unparseable request line leaves http.server assuming HTTP/0.9 (no status line,
-        # no headers); nobody speaks 0.9 any more: always answer with a full HTTP/1.0 reply
-        self.request_version = "HTTP/1.0"
-        text = message or self.responses.get(code, ("error",))[0]
-        with contextlib.suppress(OSError):
-            self._send(error(code, _ERROR_CODES.get(code, "invalid_request"), text))
+    def _send_error_body(self, code: int, text: str) -> None:
+        self._send(error(code, _ERROR_CODES.get(code, "invalid_request"), text))
 
     def _drain(self) -> None:
         """Read (and drop) up to 1 MiB of a request body we answered without reading."""
@@ -182,16 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         expected = token.encode("utf-8")
         auth = self.headers.get("Authorization") or ""
-        if auth[:7].lower() == "bearer ":
-            given = auth[7:].strip().encode("utf-8", "surrogateescape")
-            if hmac.compare_digest(given, expected):
-                return True
+        if auth[:7].lower() == "bearer " and token_matches(auth[7:].strip(), expected):
+            return True
         header = self.headers.get("X-Ops-Token")
-        if header is not None:
-            given = header.encode("utf-8", "surrogateescape")
-            if hmac.compare_digest(given, expected):
-                return True
-        return False
+        return header is not None and token_matches(header, expected)
 
     def _declared_length(self) -> int | None:
         raw = self.headers.get("Content-Length")
@@ -202,35 +153,23 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return int(raw)
 
-    def _handle(self, method: str) -> None:
-        service = self.server.service
-        if not service.enter():
-            self._send(
-                attrs.evolve(
-                    error(503, "busy", "too many concurrent requests; retry shortly"),
-                    headers=(("Retry-After", "1"),),
-                ),
-                head=method == "HEAD",
-            )
-            return
-        try:
-            length = self._declared_length()
-            self._unread = length or 0
-            response = self._respond(method, length)
-            self._send(response, head=method == "HEAD")
-        except TimeoutError:
-            self.close_connection = True
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as exc:  # never a traceback page: a JSON 500 and a log line
-            sys.stderr.write(
-                f"error: internal error handling {self.command} {urlsplit(self.path).path}: "
-                f"{type(exc).__name__}: {exc}\n"
-            )
-            with contextlib.suppress(OSError):
-                self._send(error(500, "internal_error", "internal error (see the service log)"))
-        finally:
-            service.leave()
+    def _send_busy(self, method: str) -> None:
+        self._send(
+            attrs.evolve(
+                error(503, "busy", "too many concurrent requests; retry shortly"),
+                headers=(("Retry-After", "1"),),
+            ),
+            head=method == "HEAD",
+        )
+
+    def _send_internal_error(self) -> None:
+        self._send(error(500, "internal_error", "internal error (see the service log)"))
+
+    def _serve(self, method: str) -> None:
+        length = self._declared_length()
+        self._unread = length or 0
+        response = self._respond(method, length)
+        self._send(response, head=method == "HEAD")
 
     def _respond(self, method: str, length: int | None) -> ApiResponse:
         api = self.server.service.api
@@ -270,10 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.server.service.config.max_body_bytes
         if length > limit:
             return error(413, "payload_too_large", f"request body exceeds {limit} bytes")
-        data = self.rfile.read(length) if length else b""
+        data = self._read_exact(length)
         self._unread = 0
-        if len(data) < length:
-            self.close_connection = True
+        if data is None:
             return error(400, "invalid_request", "request body shorter than Content-Length")
         if not data.strip():
             body: Any = {}
@@ -284,27 +222,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return error(400, "invalid_json", "request body must be valid JSON")
         header_key = (self.headers.get("X-Idempotency-Key") or "").strip() or None
         return api.control(body, header_key, trace)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_OPTIONS(self) -> None:
-        self._handle("OPTIONS")
 
 
 class SpriteService:
@@ -334,14 +251,7 @@ class SpriteService:
         self._slots = threading.BoundedSemaphore(config.max_concurrent_requests)
         self._inflight = 0
         self._idle = threading.Condition()
-        host = config.host.strip("[]")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        try:
-            self._server = _Server(self, (host, config.port), family)
-        except OSError as exc:
-            raise OpsError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-            ) from None
+        self._server = bind_server(_Server, self, config.host, config.port)
 
     @property
     def host(self) -> str:
