@@ -207,6 +207,50 @@ def _write_events(path: Path, events: list[JSON]) -> None:
             handle.write(json.dumps(row, separators=(",", ":")) + "\n")
 
 
+def _mid_iteration(
+    loop: str, run_id: str, started: int, role_at: int, role: str, files: str
+) -> list[JSON]:
+    """``iteration_start`` of iteration 2, then ``role_start`` of ``role`` (still running)."""
+    return [
+        _event(
+            loop, run_id, started, "iteration_start", 2, data={"started_at": format_ts(started)}
+        ),
+        _event(
+            loop,
+            run_id,
+            role_at,
+            "role_start",
+            2,
+            role=role,
+            data={
+                "prompt_file": f"{files}.md",
+                "log_file": f"{files}.log",
+                "last_message_file": f"{files}.last",
+            },
+        ),
+    ]
+
+
+def _write_run_summary(loop_dir: Path, loop: str, updated_at: int, entry: JSON) -> None:
+    _write_pretty(
+        loop_dir / "run-summary.json",
+        {"version": 1, "loop_id": loop, "updated_at": format_ts(updated_at), "entries": [entry]},
+    )
+
+
+def _write_heartbeat(loop_dir: Path, at: int) -> None:
+    _write_pretty(
+        loop_dir / "heartbeat.v1.json",
+        {
+            "schemaVersion": "v1",
+            "timestamp": format_ts(at),
+            "source": "runtime",
+            "status": "running",
+            "stage": "iteration",
+        },
+    )
+
+
 def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     """Create one runtime repo per demo loop under ``root`` (replacing an earlier demo).
 
@@ -229,42 +273,15 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     run_id = format_ts(start)
     events = [_loop_start(loop, run_id, start)]
     events += iteration_events(loop, run_id, start + 10, 1, complete=False)
-    events.append(
-        _event(
-            loop, run_id, now - 100, "iteration_start", 2, data={"started_at": format_ts(now - 100)}
-        )
-    )
-    events.append(
-        _event(
-            loop,
-            run_id,
-            now - 60,
-            "role_start",
-            2,
-            role="planner",
-            data={"prompt_file": "p.md", "log_file": "p.log", "last_message_file": "p.last"},
-        )
-    )
+    events += _mid_iteration(loop, run_id, now - 100, now - 60, "planner", "p")
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(
-        sl / "loops" / loop / "run-summary.json",
-        {
-            "version": 1,
-            "loop_id": loop,
-            "updated_at": format_ts(start + 900),
-            "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)],
-        },
+    _write_run_summary(
+        sl / "loops" / loop,
+        loop,
+        start + 900,
+        _summary_entry(run_id, 1, start + 10, start + 900, complete=False),
     )
-    _write_pretty(
-        sl / "loops" / loop / "heartbeat.v1.json",
-        {
-            "schemaVersion": "v1",
-            "timestamp": format_ts(now - 20),
-            "source": "runtime",
-            "status": "running",
-            "stage": "iteration",
-        },
-    )
+    _write_heartbeat(sl / "loops" / loop, now - 20)
     _write_pretty(
         sl / "state.json",
         {
@@ -333,14 +350,11 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
         )
     )
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(
-        sl / "loops" / loop / "run-summary.json",
-        {
-            "version": 1,
-            "loop_id": loop,
-            "updated_at": format_ts(approval_at),
-            "entries": [_summary_entry(run_id, 1, start + 10, approval_at, complete=False)],
-        },
+    _write_run_summary(
+        sl / "loops" / loop,
+        loop,
+        approval_at,
+        _summary_entry(run_id, 1, start + 10, approval_at, complete=False),
     )
     _write_pretty(
         sl / "loops" / loop / "approval.json",
@@ -390,42 +404,15 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
     events = [_loop_start(loop, run_id, start)]
     events += iteration_events(loop, run_id, start + 10, 1, complete=False)
     died = now - 7200
-    events.append(
-        _event(
-            loop, run_id, died - 60, "iteration_start", 2, data={"started_at": format_ts(died - 60)}
-        )
-    )
-    events.append(
-        _event(
-            loop,
-            run_id,
-            died,
-            "role_start",
-            2,
-            role="implementer",
-            data={"prompt_file": "i.md", "log_file": "i.log", "last_message_file": "i.last"},
-        )
-    )
+    events += _mid_iteration(loop, run_id, died - 60, died, "implementer", "i")
     _write_events(sl / "loops" / loop / "events.jsonl", events)
-    _write_pretty(
-        sl / "loops" / loop / "run-summary.json",
-        {
-            "version": 1,
-            "loop_id": loop,
-            "updated_at": format_ts(start + 900),
-            "entries": [_summary_entry(run_id, 1, start + 10, start + 900, complete=False)],
-        },
+    _write_run_summary(
+        sl / "loops" / loop,
+        loop,
+        start + 900,
+        _summary_entry(run_id, 1, start + 10, start + 900, complete=False),
     )
-    _write_pretty(
-        sl / "loops" / loop / "heartbeat.v1.json",
-        {
-            "schemaVersion": "v1",
-            "timestamp": format_ts(died),
-            "source": "runtime",
-            "status": "running",
-            "stage": "iteration",
-        },
-    )
+    _write_heartbeat(sl / "loops" / loop, died)
     # a run that dies leaves state.json active and writes no terminal event (runtime-observed §2)
     _write_pretty(
         sl / "state.json",
@@ -467,15 +454,5 @@ def append_progress(repo: Path, loop: str, now: int) -> int:
         ),
     ]
     _write_events(events_file, new)
-    hb = repo / ".superloop" / "loops" / loop / "heartbeat.v1.json"
-    _write_pretty(
-        hb,
-        {
-            "schemaVersion": "v1",
-            "timestamp": format_ts(now - 5),
-            "source": "runtime",
-            "status": "running",
-            "stage": "iteration",
-        },
-    )
+    _write_heartbeat(repo / ".superloop" / "loops" / loop, now - 5)
     return len(new)
