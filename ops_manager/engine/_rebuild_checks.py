@@ -271,12 +271,8 @@ class _Rebuild:
             "in a stream. Checked against the last reconcile row (healthStatus, "
             "healthReasonCodes)"
         )
-        if stored is None:
-            return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
-        if isinstance(stored, _Unreadable):
-            return ProjectionCheck(
-                file, None, DIFFERS, False, ["$"], reason="the projection is unreadable"
-            )
+        if not isinstance(stored, dict):
+            return _absent_or_unreadable(file, stored, reason)
         row = _last_row(p.reconcile_telemetry_file)
         diffs: list[str] = []
         if isinstance(row, dict):
@@ -297,12 +293,8 @@ class _Rebuild:
             "with health.json and sequence-state.json (state.drift is not: a standalone "
             "profile-drift run legitimately moves profile-drift.json past it)"
         )
-        if stored is None:
-            return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
-        if isinstance(stored, _Unreadable):
-            return ProjectionCheck(
-                file, None, DIFFERS, False, ["$"], reason="the projection is unreadable"
-            )
+        if not isinstance(stored, dict):
+            return _absent_or_unreadable(file, stored, reason)
         diffs: list[str] = []
         for key, other in (
             ("health", _read(p.health_file)),
@@ -312,6 +304,14 @@ class _Rebuild:
                 diffs.extend(json_differences(stored[key], other, f"$.{key}"))
         status = DIFFERS if diffs else NOT_REBUILDABLE
         return ProjectionCheck(file, None, status, False, diffs, reason=reason)
+
+
+def _absent_or_unreadable(file: Path, stored: _Unreadable | None, reason: str) -> ProjectionCheck:
+    """The verdict for a projection that cannot be checked against streams when it is
+    missing (nothing to check) or unreadable (differs as a whole)."""
+    if stored is None:
+        return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
+    return ProjectionCheck(file, None, DIFFERS, False, ["$"], reason="the projection is unreadable")
 
 
 def _absent_stream(
