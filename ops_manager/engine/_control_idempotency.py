@@ -14,7 +14,7 @@ import attrs
 from ops_manager._jsonfmt import as_nonneg_int, nonempty_str
 from ops_manager._timefmt import format_ts, parse_ts
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, exclusive_lock, read_json_or_empty, write_json
+from ops_manager.store import LoopPaths, exclusive_lock, pid_alive, read_json_or_empty, write_json
 from ops_manager.transports import ControlExecution
 
 IDEMPOTENCY_FILE = "intent-idempotency.json"
@@ -93,18 +93,6 @@ def _not_executed(key: str, message: str) -> ControlExecution:
     )
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 class _IdempotencyStore:
     """``OPS/intent-idempotency.json``: key -> reservation or stored result (under the lock)."""
 
@@ -162,7 +150,7 @@ class _IdempotencyStore:
             return True
         pid = record.get("pid")
         if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
-            return not _process_alive(pid)
+            return not pid_alive(pid)
         return False
 
     def complete(self, key: str, execution: ControlExecution, clock: Callable[[], int]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from ops_manager._timefmt import format_ts, utc_now_epoch
-from ops_manager.store import LoopPaths, exclusive_lock, read_json_or_empty, write_json
+from ops_manager.store import LoopPaths, exclusive_lock, pid_alive, read_json_or_empty, write_json
 
 #: lock file beside the store (dedicated: never the loop's reconcile lock)
 LOCK_NAME = ".service-idempotency.lock"
@@ -68,18 +68,6 @@ def interrupted_response(key: str, trace_id: str | None) -> dict[str, Any]:
     return response
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 class IdempotencyStore:
     """The idempotency store of one loop, for one service process (``instance``)."""
 
@@ -98,7 +86,7 @@ class IdempotencyStore:
             return False
         if pid == os.getpid():
             return False  # an earlier service instance of this very process
-        return _alive(pid)
+        return pid_alive(pid)
 
     def begin(self, key: str, *, intent: str, trace_id: str | None) -> Begin:
         """Replay, report in-progress, or reserve ``key`` for this request (under the lock)."""

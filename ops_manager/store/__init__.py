@@ -10,7 +10,7 @@ from ops_manager.store._jsonl import (
     last_complete_line,
     read_stream,
 )
-from ops_manager.store._lock import exclusive_lock
+from ops_manager.store._lock import exclusive_lock, pid_alive
 from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
 from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
 
@@ -24,6 +24,7 @@ __all__ = [
     "fsync_dir",
     "iter_records",
     "last_complete_line",
+    "pid_alive",
     "read_json_file",
     "read_json_or_empty",
     "read_stream",

@@ -9,6 +9,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine), e.g. the owner of a stale reservation.
+
+    A process we may not signal still exists; any other error counts as gone.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
 def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` (created if needed) for the block.
