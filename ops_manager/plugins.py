@@ -14,7 +14,12 @@ import pluggy
 from ops_manager import hookspecs
 
 #: modules shipped inside ops_manager that register through the public hooks
-BUILTIN_PLUGINS = ("ops_manager.transports.local", "ops_manager.transports.sprite_service")
+BUILTIN_PLUGINS = (
+    "ops_manager.transports.local",
+    "ops_manager.transports.sprite_service",
+    # $OPS_MANAGER_CONTROL_SCRIPT / $OPS_MANAGER_CONFIRM_SCRIPT (selection hooks, tryfirst)
+    "ops_manager.transports.external_command",
+)
 
 _entry_points_loaded = False
 
