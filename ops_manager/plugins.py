@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 
 import pluggy
 
@@ -22,6 +23,8 @@ BUILTIN_PLUGINS = (
 )
 
 _entry_points_loaded = False
+#: the sprite service confirms intents in request threads; entry points load once
+_entry_points_lock = threading.Lock()
 
 
 @functools.cache
@@ -48,8 +51,10 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
     global _entry_points_loaded
     pm = _manager()
     if load_entry_points and not _entry_points_loaded:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-        _entry_points_loaded = True
+        with _entry_points_lock:
+            if not _entry_points_loaded:
+                pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+                _entry_points_loaded = True
     return pm
 
 
