@@ -67,8 +67,9 @@ def opsmgr_control_executor(
     intent (trace id, idempotency key, transport and service settings already resolved;
     ``transport_config.service_token`` only when the registry's ``tokenEnv`` names a set
     variable) and returns an object with ``exit_code`` (0 -> executed, 2 -> ambiguous, else
-    failed) and ``entry`` (the control's JSON document or ``None``). It must not raise for a
-    failed control. ``env`` is the environment the handoff runs with. Without any plugin
+    failed), ``entry`` (the control's JSON document or ``None``) and optionally ``message``
+    (one line saying why it failed; handoff prints it as a ``warning:``). It must not raise
+    for a failed control. ``env`` is the environment the handoff runs with. Without any plugin
     answering, handoff calls :func:`~ops_manager.engine.control.run_control`.
     """
 
