@@ -135,7 +135,7 @@ def run_process(
         out, err = proc.communicate()
         return ProcessResult(EXIT_TIMED_OUT, out or b"", err or b"", timed_out=True)
     code = proc.returncode
-    if code < 0:
+    if code < 0:  # killed by a signal: report it the way a shell would (128 + signal)
         code = 128 - code
     return ProcessResult(code, out or b"", err or b"")
 
