@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 
 import pluggy
 
 from ops_manager import hookspecs
 
 #: modules shipped inside ops_manager that register through the public hooks
-BUILTIN_PLUGINS = ("ops_manager.transports.local", "ops_manager.transports.sprite_service")
+BUILTIN_PLUGINS = (
+    "ops_manager.transports.local",
+    "ops_manager.transports.sprite_service",
+    # $OPS_MANAGER_CONTROL_SCRIPT / $OPS_MANAGER_CONFIRM_SCRIPT (selection hooks, tryfirst)
+    "ops_manager.transports.external_command",
+)
 
 _entry_points_loaded = False
+#: the sprite service confirms intents in request threads; entry points load once
+_entry_points_lock = threading.Lock()
 
 
 @functools.cache
@@ -43,8 +51,10 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
     global _entry_points_loaded
     pm = _manager()
     if load_entry_points and not _entry_points_loaded:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-        _entry_points_loaded = True
+        with _entry_points_lock:
+            if not _entry_points_loaded:
+                pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+                _entry_points_loaded = True
     return pm
 
 

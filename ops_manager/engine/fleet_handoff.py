@@ -15,10 +15,11 @@ One call of :func:`fleet_handoff`:
 5. for ``manual`` / ``autonomous`` execution: selects the targets (an unknown ``--loop`` /
    ``--intent-id`` filter is an error, DECISIONS 6.6: nothing executed, no state written),
    then runs each target through :func:`ops_manager.engine.control.run_control` — a library
-   call — with the handoff trace id and the intent's deterministic idempotency key, so the
-   loop's own control records (``intents.jsonl``, ``telemetry/control.jsonl``,
-   ``control-invocations.jsonl``) carry both, and a repeated run replays instead of
-   executing twice;
+   call — or, when ``$OPS_MANAGER_CONTROL_SCRIPT`` is set (or another plugin answers
+   ``opsmgr_control_executor``), through that executor, with the handoff trace id and the
+   intent's deterministic idempotency key, so the loop's own control records
+   (``intents.jsonl``, ``telemetry/control.jsonl``, ``control-invocations.jsonl``) carry
+   both, and a repeated run replays instead of executing twice;
 6. records first, projection after: appends the ``fleet_handoff_execute`` row, then
    overwrites ``handoff-state.json``. Both writes happen under the fleet lock
    (``FLEET/.lock``), held only for the write itself.
@@ -125,7 +126,8 @@ def fleet_handoff(
 
     ``clock`` stamps everything and is the registry's "now" (governance deadlines);
     ``env`` replaces ``os.environ`` (``USER``, ``OPS_MANAGER_TRACE_ID``, service tokens);
-    ``control`` replaces :func:`ops_manager.engine.control.run_control`.
+    ``control`` replaces the control executor (:func:`ops_manager.engine.control.run_control`
+    or the one a plugin selects from ``env``, e.g. ``$OPS_MANAGER_CONTROL_SCRIPT``).
     """
     environ: Mapping[str, str] = os.environ if env is None else env
     if settings.mode not in (MODE_PLAN, *EXECUTION_MODES):
@@ -260,6 +262,14 @@ def _execute(
     )
 
 
+def _selected_executor(env: Mapping[str, str]) -> ControlFn | None:
+    """The control executor a plugin selects for this environment, if any."""
+    from ops_manager.plugins import get_plugin_manager
+
+    chosen: ControlFn | None = get_plugin_manager().hook.opsmgr_control_executor(env=env)
+    return chosen
+
+
 def _call_control(
     call: rh.ControlCall,
     settings: HandoffSettings,
@@ -268,20 +278,27 @@ def _call_control(
     env: Mapping[str, str],
     control: ControlFn | None,
 ) -> tuple[int, JSON | None]:
-    """Run one control intent; ``(exit code, the control's intents entry or None)``.
+    """Run one control intent; ``(exit code, the control's JSON document or None)``.
 
-    A control that cannot even start (invalid loop id, unavailable transport, a key reused
-    for another intent) is exit 1 with no entry, reported on stderr — like a control script
-    that died with ``error: ...``.
+    The executor is ``control`` when injected, else the one a plugin selects
+    (``opsmgr_control_executor``: ``$OPS_MANAGER_CONTROL_SCRIPT`` selects the built-in
+    external command), else :func:`~ops_manager.engine.control.run_control`. A control that
+    cannot even start (invalid loop id, unavailable transport, a key reused for another
+    intent, a control script that is missing) is reported on stderr, like a control script
+    that died with ``error: ...``; its exit code is kept (1 for a library error).
     """
     from ops_manager.engine.control import ControlSettings, run_control
     from ops_manager.transports import TransportConfig
 
+    selected = None if control is not None else _selected_executor(env)
     token: str | None = None
     if call.transport == "sprite_service":
+        # the registry's token goes to the control as --service-token; without one the
+        # control falls back to $OPS_MANAGER_SERVICE_TOKEN itself (a control command reads
+        # it from the environment it inherits, so only the library call needs it here)
         if call.token_env and env.get(call.token_env):
             token = env[call.token_env]
-        else:
+        elif selected is None:  # the library call (or its injected stand-in)
             token = env.get("OPS_MANAGER_SERVICE_TOKEN") or None
     control_settings = ControlSettings(
         repo=settings.repo,
@@ -303,11 +320,14 @@ def _call_control(
         interval_seconds=settings.interval_seconds,
         confirm=settings.runtime_confirm,
     )
+    intent_id = call.intent.get("intentId")
     try:
-        result = (control or run_control)(control_settings)
+        result = (control or selected or run_control)(control_settings)
     except OpsError as exc:
-        sys.stderr.write(
-            f"warning: control for intent {call.intent.get('intentId')} failed: {exc.message}\n"
-        )
+        sys.stderr.write(f"warning: control for intent {intent_id} failed: {exc.message}\n")
         return 1, None
-    return int(result.exit_code), dict(result.entry)
+    message = getattr(result, "message", None)
+    if isinstance(message, str) and message:
+        sys.stderr.write(f"warning: control for intent {intent_id} failed: {message}\n")
+    entry = result.entry
+    return int(result.exit_code), dict(entry) if entry is not None else None

@@ -7,7 +7,7 @@ state files and a stream of the new events after a position. It never decides an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,6 +139,49 @@ class ControlExecution:
     confirm: dict[str, Any] | None = None
     #: the service answered from its idempotency store
     replayed: bool = False
+
+
+@attrs.frozen
+class ConfirmResult:
+    """What confirming an intent produced (``loop.md`` §3.9 / §3.10.2).
+
+    ``exit_code`` 0 = confirmed, anything else = not confirmed (the intent is ``ambiguous``
+    with ``confirmExitCode`` = this code). ``outcome`` is the confirmation object (``None``
+    when there is none, e.g. a confirm command printed no JSON). ``diagnostic`` says why a
+    confirmation could not even run; it is appended to the recorded ``commandOutput``.
+    """
+
+    exit_code: int
+    outcome: dict[str, Any] | None = None
+    diagnostic: str | None = None
+
+
+class IntentConfirmer(Protocol):
+    """Confirms an executed intent from runtime evidence (``opsmgr_intent_confirmer``)."""
+
+    def __call__(
+        self, paths: LoopPaths, intent: str, *, timeout_seconds: int, interval_seconds: int
+    ) -> ConfirmResult:
+        """Wait up to ``timeout_seconds`` for ``intent``'s effect on ``paths``' runtime."""
+        ...
+
+
+class ControlOutcome(Protocol):
+    """What one loop-level control call returned to ``fleet-handoff``.
+
+    :class:`~ops_manager.engine.control.ControlResult` is one; so is the external control
+    command's :class:`~ops_manager.transports.external_command.CommandOutcome`.
+    """
+
+    @property
+    def exit_code(self) -> int:
+        """0 confirmed / executed, 2 ambiguous, anything else failed (``fleet.md`` §2.5)."""
+        ...
+
+    @property
+    def entry(self) -> Mapping[str, Any] | None:
+        """The control's JSON document (the ``intents.jsonl`` entry), ``None`` if none."""
+        ...
 
 
 class Transport(Protocol):

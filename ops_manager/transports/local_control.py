@@ -4,6 +4,10 @@ The runtime CLI is ``$SUPERLOOP_BIN`` (default: ``superloop`` on ``PATH``). The 
 built as a list and run without a shell; the recorded ``command`` string is the argv joined
 with :func:`shlex.quote` (DECISIONS rule 3). The child inherits our environment (the runtime
 needs it); nothing of the environment is written anywhere.
+
+Confirmation goes through :func:`intent_confirmer`: a plugin answering the
+``opsmgr_intent_confirmer`` hook (``$OPS_MANAGER_CONFIRM_SCRIPT`` selects the built-in
+external-command one), else fresh-snapshot polling.
 """
 
 from __future__ import annotations
@@ -13,8 +17,18 @@ import shlex
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping
 
-from ops_manager.transports import ControlExecution, ControlRequest, TransportConfig
+import attrs
+
+from ops_manager.store import LoopPaths
+from ops_manager.transports import (
+    ConfirmResult,
+    ControlExecution,
+    ControlRequest,
+    IntentConfirmer,
+    TransportConfig,
+)
 
 #: a runtime command that has not finished after this long is killed (failed_command)
 COMMAND_TIMEOUT_SECONDS = 120
@@ -79,39 +93,92 @@ def _failed(command: str, exit_code: int, output: str) -> ControlExecution:
     )
 
 
-def run_command(argv: list[str], timeout: float) -> tuple[int, str]:
+@attrs.frozen
+class ProcessResult:
+    """How a child process ended: exit code, its output, and whether it was killed."""
+
+    exit_code: int
+    stdout: bytes
+    #: empty when stderr was merged into stdout
+    stderr: bytes
+    timed_out: bool = False
+
+
+def run_process(
+    argv: list[str],
+    timeout: float,
+    *,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = True,
+) -> ProcessResult:
     """Run ``argv`` (no shell, stdin closed) in its own process group.
 
-    Returns ``(exit code, combined output tail)``. On timeout the whole group is killed and
-    the exit code is :data:`EXIT_TIMED_OUT`. Raises ``OSError`` if it cannot start.
+    ``env`` replaces the inherited environment when given. On timeout the whole group is
+    killed and the exit code is :data:`EXIT_TIMED_OUT`; a signal death is ``128 + signal``
+    (as a shell reports it). Raises ``OSError`` if it cannot start.
     """
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
+        env=dict(env) if env is not None else None,
     )
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             proc.kill()
-        out, _ = proc.communicate()
-        tail = output_tail(out)
-        message = f"superloop command timed out after {timeout:g}s and was killed"
-        return EXIT_TIMED_OUT, f"{tail}\n{message}" if tail else message
+        out, err = proc.communicate()
+        return ProcessResult(EXIT_TIMED_OUT, out or b"", err or b"", timed_out=True)
     code = proc.returncode
     if code < 0:  # killed by a signal: report it the way a shell would (128 + signal)
         code = 128 - code
-    return code, output_tail(out)
+    return ProcessResult(code, out or b"", err or b"")
+
+
+def run_command(argv: list[str], timeout: float) -> tuple[int, str]:
+    """Run ``argv`` like :func:`run_process`, stderr merged into stdout.
+
+    Returns ``(exit code, combined output tail)``; a timeout appends a line saying so.
+    """
+    result = run_process(argv, timeout)
+    tail = output_tail(result.stdout)
+    if result.timed_out:
+        message = f"superloop command timed out after {timeout:g}s and was killed"
+        return EXIT_TIMED_OUT, f"{tail}\n{message}" if tail else message
+    return result.exit_code, tail
+
+
+def _builtin_confirm(
+    paths: LoopPaths, intent: str, *, timeout_seconds: int, interval_seconds: int
+) -> ConfirmResult:
+    from ops_manager.engine.control import confirm_intent
+
+    outcome, code = confirm_intent(
+        paths, intent, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds
+    )
+    return ConfirmResult(exit_code=code, outcome=outcome)
+
+
+def intent_confirmer() -> IntentConfirmer:
+    """The confirmer a plugin selects (``opsmgr_intent_confirmer``, e.g.
+    ``$OPS_MANAGER_CONFIRM_SCRIPT``), else the built-in snapshot polling."""
+    from ops_manager.plugins import get_plugin_manager
+
+    chosen: IntentConfirmer | None = get_plugin_manager().hook.opsmgr_intent_confirmer(
+        env=os.environ
+    )
+    return chosen if chosen is not None else _builtin_confirm
 
 
 def execute_local_control(request: ControlRequest, config: TransportConfig) -> ControlExecution:
     """Run the runtime CLI for the intent, then (unless ``request.confirm`` is false)
-    confirm it with :func:`ops_manager.engine.control.confirm_intent` (§3.10.2).
+    confirm it with :func:`intent_confirmer` (§3.10.2): exit 0 -> ``confirmed``, any other
+    exit -> ``ambiguous`` with that ``confirmExitCode``.
 
     Never raises for runtime trouble: a missing CLI, a non-zero exit or a hung command is a
     ``failed_command`` with a clear ``command_output``.
@@ -146,24 +213,24 @@ def execute_local_control(request: ControlRequest, config: TransportConfig) -> C
             confirmation_attempted=False,
             command_output=output or None,
         )
-    from ops_manager.engine.control import confirm_intent
-
-    outcome, confirm_code = confirm_intent(
+    confirmation = intent_confirmer()(
         request.paths,
         request.intent,
         timeout_seconds=request.timeout_seconds,
         interval_seconds=request.interval_seconds,
     )
-    confirmed = confirm_code == 0
+    confirmed = confirmation.exit_code == 0
+    if confirmation.diagnostic:
+        output = f"{output}\n{confirmation.diagnostic}" if output else confirmation.diagnostic
     return ControlExecution(
         status="confirmed" if confirmed else "ambiguous",
         command=command,
         exit_code=0,
-        confirm_exit_code=confirm_code,
+        confirm_exit_code=confirmation.exit_code,
         confirmed=confirmed,
         execution_status="succeeded",
         confirmation_status="confirmed" if confirmed else "ambiguous",
         confirmation_attempted=True,
         command_output=output or None,
-        confirm=outcome,
+        confirm=confirmation.outcome,
     )
