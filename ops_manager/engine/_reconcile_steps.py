@@ -21,6 +21,7 @@ from ops_manager.engine._reconcile_records import (
     _last_envelope,
     _snapshot_view,
     _str_or_none,
+    replay_log_rewrite,
 )
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.engine.drift import previous_drift_lenient, summary_recommendation
@@ -121,6 +122,7 @@ def heartbeat_and_sequence_step(
     s: ReconcileSettings,
     paths: LoopPaths,
     files: ReconcileFiles,
+    prev: Previous,
     obs: Observed,
     now: int,
     records: list[tuple[Path, dict[str, Any]]],
@@ -149,6 +151,9 @@ def heartbeat_and_sequence_step(
         trace_id=s.trace_id,
         transport=s.transport,
         replay=s.from_start,
+        log_rewrite=replay_log_rewrite(prev.stream_state, obs.tap, extent.total_lines)
+        if s.from_start
+        else None,
     )
     records.append((files.sequence_telemetry, sequence_telemetry_row(sequence, now)))
     return heartbeat_state, sequence
