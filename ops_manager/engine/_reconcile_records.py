@@ -17,6 +17,8 @@ from ops_manager._jsonfmt import alt, as_nonneg_int, loads_object, strip_nulls
 from ops_manager._timefmt import format_ts
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.reducers.escalations import (
+    awaiting_approval_escalation,
+    awaiting_approval_escalation_decision,
     divergence_escalation,
     divergence_escalation_decision,
     health_escalation,
@@ -24,6 +26,7 @@ from ops_manager.reducers.escalations import (
     ordering_drift_escalation,
 )
 from ops_manager.reducers.lifecycle import SnapshotView
+from ops_manager.reducers.posture import run_posture
 from ops_manager.reducers.sequence import SeqBatch
 from ops_manager.reducers.stream import StreamFold
 from ops_manager.runtime import EventLine, StreamPosition, build_event_envelope
@@ -106,7 +109,8 @@ def _escalations(
     prev_codes: list[Any],
     now: int,
 ) -> list[dict[str, Any]]:
-    """The divergence / ordering-drift / health escalation rows this pass is due."""
+    """The divergence / ordering-drift / awaiting-approval / health escalation rows this
+    pass is due."""
     rows: list[dict[str, Any]] = []
     if ok and merged is not None:
         prev_div = prev_state.get("divergence")
@@ -140,6 +144,24 @@ def _escalations(
                     sequence_state_file=str(files.sequence_state),
                     sequence_telemetry_file=str(files.sequence_telemetry),
                     sequence=sequence,
+                )
+            )
+    if ok and merged is not None:
+        posture = run_posture(merged)
+        due, _reason = awaiting_approval_escalation_decision(
+            run_posture(prev_state).kind, posture.kind
+        )
+        if due:
+            rows.append(
+                awaiting_approval_escalation(
+                    now=now,
+                    loop_id=paths.loop_id,
+                    trace_id=s.trace_id,
+                    transport=s.transport,
+                    state_file=str(files.state),
+                    health_file=str(files.health),
+                    state=merged,
+                    since=posture.since,
                 )
             )
     due, _reason = health_escalation_decision(prev_status, prev_codes, health)
