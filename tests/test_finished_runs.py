@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.cli import main
@@ -433,3 +435,82 @@ def test_postures_match_over_sprite_service(
         p.get("presumedDead", {}).pop("ingestLagSeconds", None)
     assert pl == pr
     assert run_posture(out_remote).kind == run_posture(out_local).kind
+
+
+# --- the reducers stay pure and total --------------------------------------------------------
+
+_names = st.sampled_from(
+    [
+        "loop_complete",
+        "loop_stop",
+        "role_timeout",
+        "role_start",
+        "approval_wait",
+        "iteration_start",
+        "",
+    ]
+)
+_scalars = st.none() | st.booleans() | st.sampled_from(["true", "false", "pending", 3, ""])
+_states = st.fixed_dictionaries(
+    {},
+    optional={
+        "projection": st.fixed_dictionaries(
+            {},
+            optional={
+                "lastEventName": _names | _scalars,
+                "lastEventAt": st.sampled_from(["2026-02-22T10:00:00Z", "nope"]) | _scalars,
+                "active": _scalars,
+                "hasPendingApproval": _scalars,
+            },
+        )
+        | _scalars,
+        "evidence": st.fixed_dictionaries(
+            {},
+            optional={
+                "runtime": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "activeRunFile": st.sampled_from(["present", "missing"]) | _scalars,
+                        "approvalStatus": st.sampled_from(["pending", "approved"]) | _scalars,
+                        "approvalRequestedAt": st.sampled_from(["2026-02-22T09:00:00Z"]) | _scalars,
+                    },
+                )
+                | _scalars
+            },
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_states, st.integers(0, 10**6))
+def test_property_silence_never_pages_a_finished_run_or_an_approval_wait(
+    state: dict[str, Any], lag_base: int
+) -> None:
+    from ops_manager.reducers.health import HealthInputs, compute_health
+    from ops_manager.reducers.thresholds import Thresholds
+
+    inp = HealthInputs(
+        now=1_900_000_000 + lag_base,
+        trace_id=None,
+        transport="local",
+        ingest_status="success",
+        failure_code=None,
+        thresholds=Thresholds(profile="balanced"),
+        state=state,
+        heartbeat_state={"lastHeartbeatAt": "2026-02-22T10:00:00Z"},
+        sequence_state={},
+        transport_health={},
+        last_control_status=None,
+    )
+    a = compute_health(inp)
+    assert a == compute_health(inp)  # deterministic, no clock of its own
+    posture = run_posture(state)
+    if posture.kind in ("finished", "awaiting_approval"):
+        assert "ingest_stale" not in a["reasonCodes"]
+        assert "runtime_heartbeat_stale" not in a["reasonCodes"]
+        assert a["posture"]["kind"] == posture.kind
+    else:
+        assert a.get("posture", {}).get("kind") in (None, "presumed_dead")
+        # a live run's heartbeat silence is always judged
+        assert "runtime_heartbeat_stale" in a["reasonCodes"]
