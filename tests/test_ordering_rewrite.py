@@ -222,3 +222,32 @@ def test_normal_pass_after_rewrite_replay_recovers(
     assert (seq["status"], seq["driftActive"]) == ("ok", False)
     assert seq["transition"]["recoveredFromDrift"] is True
     assert "replay" not in seq
+
+
+def test_normal_pass_after_same_length_rewrite_fails_loudly(
+    capsys: pytest.CaptureFixture[str], repo: Path, transport: tuple[str, ...]
+) -> None:
+    """Without ``--from-start`` a rewritten history is never silently resumed by line
+    number: locally the position's fingerprint fails (C-4); over HTTP the service checks the
+    position it served last and refuses (502 ``runtime_error``)."""
+    assert rec(capsys, repo, transport, "--trace-id", "base")[0] == 0
+    path = events_path(repo)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"iteration_start", b"iteration_begin")
+    more = realistic_run_events(start=format_ts(utc_now_epoch() - 3 * 3600), outcome="died")
+    path.write_bytes(b"".join(lines) + events_bytes([more[2]]))
+    cursor = (ops(repo) / "cursor.json").read_bytes()
+
+    code, health, err = rec(capsys, repo, transport, "--trace-id", "rw")
+    assert code == 1
+    assert "rewritten" in err and "--from-start" in err
+    expected = "events_unavailable" if not transport else "service_request_failed"
+    assert health["transport"]["failureCode"] == expected
+    assert "transport_unreachable" in health["reasonCodes"]
+    assert (ops(repo) / "cursor.json").read_bytes() == cursor  # nothing consumed
+
+    # the explicit replay then reports the rewrite as ordering drift
+    assert rec(capsys, repo, transport, "--trace-id", "replay", "--from-start")[0] == 0
+    seq = read_json(ops(repo) / "sequence-state.json")
+    assert seq["driftActive"] is True
+    assert seq["replay"]["logRewrite"] == "rewritten"
