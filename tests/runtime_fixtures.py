@@ -389,6 +389,8 @@ OUTCOMES = (
     "died",
     "approval_requested",
     "approval_consumed",
+    "stuck",
+    "approval_wait",
 )
 
 
@@ -413,7 +415,10 @@ def realistic_run_events(
     ``role_timeout`` -> ``role_timeout`` as the last line; ``died`` -> the log ends at a
     ``role_start``; ``approval_requested`` -> ``approval_requested`` + ``iteration_end``;
     ``approval_consumed`` -> a second run (new ``run_id``) consuming the approval with the
-    old ``run_id``/iteration.
+    old ``run_id``/iteration; ``stuck`` -> ``stuck_checked`` triggered + ``loop_stop``
+    (reason ``stuck``) without ``gates_evaluated``/``iteration_end``; ``approval_wait`` ->
+    ``approval_requested`` as above, then a later ``run`` while the approval is pending:
+    ``loop_start`` + ``approval_wait``.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -462,7 +467,12 @@ def realistic_run_events(
                 )
                 return out
             out.append(ev("role_end", it, role=role, data=_role_files(loop_id, it, role, end=True)))
-        matched = last and outcome in ("complete", "approval_requested", "approval_consumed")
+        matched = last and outcome in (
+            "complete",
+            "approval_requested",
+            "approval_consumed",
+            "approval_wait",
+        )
         out.append(
             ev(
                 "promise_checked",
@@ -494,6 +504,16 @@ def realistic_run_events(
                 },
             )
         )
+        if last and outcome == "stuck":
+            out.append(
+                ev(
+                    "stuck_checked",
+                    it,
+                    data={"streak": 3, "threshold": 3, "triggered": True, "action": "stop"},
+                )
+            )
+            out.append(ev("loop_stop", it, data={"reason": "stuck", "streak": 3, "threshold": 3}))
+            return out
         if last and outcome == "no_progress":
             out.append(
                 ev(
@@ -545,7 +565,7 @@ def realistic_run_events(
                 },
             )
         )
-        if last and outcome in ("approval_requested", "approval_consumed"):
+        if last and outcome in ("approval_requested", "approval_consumed", "approval_wait"):
             out.append(
                 ev(
                     "approval_requested",
@@ -591,6 +611,29 @@ def realistic_run_events(
                     data={"reason": "max_iterations", "max_iterations": max_iter},
                 )
             )
+    if outcome == "approval_wait":
+        # a later `superloop run` while the approval is pending: loop_start + approval_wait
+        again = ts(clock[0] + 600, start)
+        out.append(
+            event(
+                "loop_start",
+                again,
+                run_id=again,
+                iteration=0,
+                loop_id=loop_id,
+                data=loop_start_data(loop_id),
+            )
+        )
+        out.append(
+            event(
+                "approval_wait",
+                ts(clock[0] + 601, start),
+                run_id=again,
+                iteration=iterations,
+                loop_id=loop_id,
+                data={"status": "pending", "approval_file": f"{d}/approval.json"},
+            )
+        )
     if outcome == "approval_consumed":
         # a later `superloop run`: new run_id on loop_start, old run_id/iteration afterwards
         new_run = ts(clock[0] + 600, start)
@@ -624,3 +667,67 @@ def realistic_run_events(
             )
         )
     return out
+
+
+def runtime_tree(
+    root: Path,
+    outcome: str,
+    *,
+    start: str,
+    iterations: int = 1,
+    loop_id: str = "demo-loop",
+) -> Path:
+    """The runtime tree a real ``superloop run`` leaves behind after ``outcome``.
+
+    Built from :func:`realistic_run_events` (``run_id`` = the start time, as the runtime
+    names runs), then what runtime-observed.md says remains on disk:
+
+    - ``state.json`` (pretty) ``active: false`` once the run ended on its own (complete,
+      stops, role timeout, approval wait), ``iteration: 1`` after completion; a run that
+      ``died`` leaves ``active: true``;
+    - ``active-run.json`` is always gone (removed at exit; a dead run's too);
+    - ``run-summary.json`` has an entry only per iteration that ended normally (not the
+      stopping / timed-out / dead one), so with one iteration and such an outcome there is
+      no ``run-summary.json`` at all; a completed run's last entry has ``completion_ok``;
+    - ``approval.json`` (pending) for ``approval_wait`` / ``approval_requested``.
+    """
+    evs = realistic_run_events(
+        loop_id=loop_id, run_id=start, start=start, iterations=iterations, outcome=outcome
+    )
+    stopping = outcome in ("no_progress", "stuck", "role_timeout", "died")
+    normal = iterations - 1 if stopping else iterations
+    entries = [
+        summary_entry(
+            start,
+            it,
+            completion_ok=outcome in ("complete", "approval_consumed") and it == iterations,
+            promise_matched=it == iterations and not stopping and outcome != "max_iterations",
+            started_at=ts(60 * it, start),
+        )
+        for it in range(1, normal + 1)
+    ]
+    last_iteration = evs[-1].get("iteration")
+    approval = None
+    if outcome in ("approval_wait", "approval_requested"):
+        approval = pending_approval(loop_id, start, iterations)
+        requested = [e for e in evs if e["event"] == "approval_requested"][-1]
+        approval["requested_at"] = requested["timestamp"]
+        approval["iteration_started_at"] = ts(60 * iterations, start)
+        approval["iteration_ended_at"] = requested["timestamp"]
+    make_runtime_repo(
+        root,
+        loop_id,
+        active=outcome == "died",
+        events=evs,
+        summary_entries=entries or None,
+        approval=approval,
+        run_id=start,
+        iteration=1 if outcome == "complete" else int(last_iteration or 1),
+    )
+    # active-run.json is removed at run exit, and a dead run's never is rewritten either
+    (root / ".superloop" / "active-run.json").unlink(missing_ok=True)
+    state_file = root / ".superloop" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["updated_at"] = evs[-1]["timestamp"]
+    write_pretty(state_file, state)
+    return root

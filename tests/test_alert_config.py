@@ -175,7 +175,10 @@ def test_shipped_config_is_the_packaged_file_and_validates_against_the_schema() 
         "health_degraded",
         "divergence_detected",
         "profile_drift_detected",
+        # ours (issue 12): approval waits may notify, off by default
+        "awaiting_approval",
     ]
+    assert cfg["routing"]["routes"][-1]["enabled"] is False
     if SCHEMA.exists():
         import jsonschema
 

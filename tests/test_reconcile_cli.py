@@ -1159,8 +1159,9 @@ def test_rewritten_log_without_from_start_fails_loudly(
 def test_from_start_after_truncation_is_an_explicit_replay(
     capsys: pytest.CaptureFixture[str], hb_repo: Path
 ) -> None:
-    """Adapted items 58-63 + 101: after truncation, ``--from-start`` recovers; the replay
-    itself is not ordering drift (Q-12), the stale heartbeat still shows."""
+    """Items 58-64 + 101: after truncation, ``--from-start`` recovers the stream, and the
+    replay of a truncated log is reported as ordering drift (issue 12: Q-12 exempts only a
+    replay of the same log); the stale heartbeat still shows."""
     repo = hb_repo
     assert rec(capsys, repo, "--trace-id", "base", "--from-start", *QUIET_INGEST)[0] == 0
     _truncate_to_first_line(repo)
@@ -1173,14 +1174,20 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     health = state["health"]
     assert health["traceId"] == "trace-seq-drift-1"
     assert health["status"] == "degraded"
-    assert "runtime_heartbeat_stale" in health["reasonCodes"]
-    assert "ordering_drift_detected" not in health["reasonCodes"]
+    assert health["reasonCodes"] == [
+        "divergence_detected",
+        "ordering_drift_detected",
+        "runtime_heartbeat_stale",
+    ]
     seq = read_json(ops(repo) / "sequence-state.json")
     assert seq["traceId"] == "trace-seq-drift-1"
-    assert seq["violations"] == [] and seq["driftActive"] is False
-    assert seq["snapshot"]["regressed"] is False
-    assert seq["events"]["monotonicAcrossBatches"] is True
+    assert seq["violations"] == ["event_sequence_regression", "snapshot_sequence_regression"]
+    assert seq["driftActive"] is True
+    assert (seq["snapshot"]["previous"], seq["snapshot"]["current"]) == (2, 1)
+    assert seq["snapshot"]["regressed"] is True
+    assert seq["events"]["monotonicAcrossBatches"] is False
     assert seq["events"]["first"] == 1 and seq["events"]["last"] == 1
+    assert seq["replay"] == {"fromStart": True, "sameLog": False, "logRewrite": "truncated"}
     assert (tel(repo) / "sequence.jsonl").is_file()
     row = rows(repo)[-1]
     assert (row["status"], row["fromStart"], row["eventsIngested"]) == ("success", True, 1)
@@ -1188,19 +1195,21 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     cursor = read_json(ops(repo) / "cursor.json")
     assert (cursor["eventLineOffset"], cursor["eventLineCount"]) == (1, 1)
     assert read_json(ops(repo) / "stream-state.json")["fold"]["eventCount"] == 1
-    assert escalations(repo)[-1]["category"] in ("health_degraded", "health_critical")
-    assert escalations(repo)[-1]["traceId"] == "trace-seq-drift-1"
+    replay_rows = [e for e in escalations(repo) if e["traceId"] == "trace-seq-drift-1"]
+    assert [e["category"] for e in replay_rows] == [
+        "divergence_detected",
+        "ordering_drift_detected",
+        "health_degraded",
+    ]
 
-    assert not [e for e in escalations(repo) if e["category"] == "ordering_drift_detected"]
-
-    # 101 adapted: status shows the heartbeat, no ordering drift, and one shared trace
+    # 101: status shows the heartbeat, the ordering drift, and one shared trace
     code, out, _ = cli(capsys, "status", "--repo", repo, "--loop", LOOP)
     assert code == 0
     vis = json.loads(out)["visibility"]
     assert vis["heartbeat"]["freshnessStatus"] == "degraded"
     assert vis["heartbeat"]["reasonCode"] == "runtime_heartbeat_stale"
-    assert vis["sequence"]["status"] == "ok"
-    assert vis["sequence"]["driftActive"] is False  # a real boolean (DECISIONS)
+    assert vis["sequence"]["status"] == "ordering_drift_detected"
+    assert vis["sequence"]["driftActive"] is True
     assert vis["sequence"]["traceId"] == "trace-seq-drift-1"
     for key in ("reconcileTraceId", "heartbeatTraceId", "sequenceTraceId", "sharedTraceId"):
         assert vis["trace"][key] == "trace-seq-drift-1", key
@@ -1212,7 +1221,7 @@ def test_from_start_after_truncation_is_an_explicit_replay(
     assert read_json(ops(repo) / "stream-state.json")["fold"]["eventCount"] == 3
 
 
-def test_from_start_after_truncation_flags_no_sequence_regression(
+def test_from_start_after_truncation_flags_both_regressions(
     capsys: pytest.CaptureFixture[str], hb_repo: Path
 ) -> None:
     repo = hb_repo
@@ -1221,10 +1230,10 @@ def test_from_start_after_truncation_flags_no_sequence_regression(
     code, out, _ = rec(capsys, repo, "--trace-id", "replay", "--from-start", *QUIET_INGEST)
     assert code == 0
     seq = read_json(ops(repo) / "sequence-state.json")
-    assert seq["violations"] == []
-    assert seq["driftActive"] is False
-    assert "ordering_drift_detected" not in json.loads(out)["health"]["reasonCodes"]
-    assert not [e for e in escalations(repo) if e["category"] == "ordering_drift_detected"]
+    assert seq["violations"] == ["event_sequence_regression", "snapshot_sequence_regression"]
+    assert seq["driftActive"] is True
+    assert "ordering_drift_detected" in json.loads(out)["health"]["reasonCodes"]
+    assert [e for e in escalations(repo) if e["category"] == "ordering_drift_detected"]
 
 
 def test_from_start_on_unchanged_log_is_not_drift(

@@ -124,23 +124,43 @@ def test_appendix_d_truncation_without_replay_flag() -> None:
     assert dumps_compact(state) == APPENDIX_D_STATE
 
 
-def test_appendix_d_truncation_with_replay_is_not_drift() -> None:
-    # an explicit replay is the operator's reset; neither cross-pass comparison is made
+def test_appendix_d_truncation_with_replay_is_drift() -> None:
+    # issue 12 point 2: a replay of a TRUNCATED log is not a replay of the same log (Q-12
+    # exempts only the same log): both regressions are flagged, as upstream does (7.5 #64)
     previous = json.loads(APPENDIX_A_STATE)
     state = evaluate(previous, 1, [1], now=NOW_D, trace="td", replay=True)
-    assert state["violations"] == []
-    assert state["driftActive"] is False
-    assert state["status"] == "ok"
+    assert state["violations"] == ["event_sequence_regression", "snapshot_sequence_regression"]
+    assert state["driftActive"] is True
+    assert state["status"] == "ordering_drift_detected"
     assert state["snapshot"] == {
         "previous": 2,
         "current": 1,
-        "monotonic": True,
-        "regressed": False,
+        "monotonic": False,
+        "regressed": True,
         "missing": False,
     }
-    assert state["events"]["monotonicAcrossBatches"] is True
-    assert state["events"]["regressed"] is False
+    assert state["events"]["monotonicAcrossBatches"] is False
     assert state["events"]["previousLast"] == 2
+    assert state["replay"] == {"fromStart": True, "sameLog": False, "logRewrite": "truncated"}
+
+
+def test_same_length_rewrite_with_replay_is_drift() -> None:
+    previous = json.loads(APPENDIX_A_STATE)
+    state = evaluate_sequence(
+        previous,
+        snapshot_value=2,
+        batch=SeqBatch.of([1, 2]),
+        now=NOW_D,
+        loop_id="demo-loop",
+        trace_id="td",
+        transport="local",
+        replay=True,
+        log_rewrite="rewritten",
+    )
+    assert state["violations"] == ["event_sequence_regression"]
+    assert state["driftActive"] is True
+    assert state["snapshot"]["regressed"] is False
+    assert state["replay"] == {"fromStart": True, "sameLog": False, "logRewrite": "rewritten"}
 
 
 def test_replay_still_reports_problems_inside_the_batch() -> None:
@@ -303,9 +323,12 @@ def test_property_total_and_deterministic(
     assert dumps_compact(a) == dumps_compact(evaluate(previous, snapshot, values, replay=replay))
     assert a["violations"] == sorted(set(a["violations"]))
     assert a["driftActive"] is bool(a["violations"])
-    if replay:
+    if replay and not a["snapshot"]["regressed"]:
+        # a replay of the same log (no line lost) is never a cross-batch regression
         assert "event_sequence_regression" not in a["violations"]
-        assert "snapshot_sequence_regression" not in a["violations"]
+        assert a["replay"]["sameLog"] is True
+    if a["snapshot"]["regressed"]:
+        assert "snapshot_sequence_regression" in a["violations"]
     t = a["transition"]
     assert not (t["transitionedToDrift"] and t["recoveredFromDrift"])
     sequence_telemetry_row(a, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,16 @@ from ops_manager.engine._rebuild_model import (
     sequence_state_from_row,
     transport_health_from_row,
 )
+from ops_manager.engine._reconcile_records import event_digest
 from ops_manager.errors import OpsError
 from ops_manager.reducers.stream import StreamFold, fold_events
-from ops_manager.runtime import EventReader, StreamPosition, count_newlines, verify_position
+from ops_manager.runtime import (
+    EventLine,
+    EventReader,
+    StreamPosition,
+    count_newlines,
+    verify_position,
+)
 from ops_manager.store import LoopPaths
 
 # --- per projection ----------------------------------------------------------------------
@@ -70,22 +78,24 @@ class _Rebuild:
                 reason=f"events.jsonl was {problem} after this position was recorded; "
                 "the fold cannot be re-derived (reconcile --from-start rebuilds it)",
             )
+        last: list[tuple[int, dict[str, Any]]] = []
         if pos.byte_offset == 0:
             fold, position = StreamFold(), StreamPosition()
         else:
             try:
                 reader = EventReader(stream, StreamPosition(), end_offset=pos.byte_offset)
-                fold = fold_events(
-                    StreamFold(), ((ev.line, ev.raw, ev.name, ev.timestamp) for ev in reader)
-                )
+                fold = fold_events(StreamFold(), _keep_last(reader, last))
             except OpsError as exc:
                 return ProjectionCheck(file, stream, DIFFERS, False, ["$.fold"], reason=exc.message)
             position = reader.position
+        fingerprint = {"line": last[0][0], "sha256": event_digest(last[0][1])} if last else None
         self.position = position
         if isinstance(stored, dict):
             expected = dict(stored)
             expected["position"] = position.to_json()
             expected["fold"] = fold.to_json()
+            if "lastEvent" in stored:
+                expected["lastEvent"] = fingerprint
         else:
             base = cursor if isinstance(cursor, dict) else {}
             expected = {
@@ -97,6 +107,7 @@ class _Rebuild:
                 "eventLineCount": base.get("eventLineCount", position.line_offset),
                 "tornTailBytes": 0,
                 "fold": fold.to_json(),
+                "lastEvent": fingerprint,
             }
         self.stream_state = expected
         return _compare(file, stream, stored, expected)
@@ -326,3 +337,12 @@ def _absent_stream(
         False,
         reason="its stream has no rows to re-fold (written by another tool?)",
     )
+
+
+def _keep_last(
+    reader: Iterable[EventLine], last: list[tuple[int, dict[str, Any]]]
+) -> Iterator[tuple[int, dict[str, Any], str, str]]:
+    """Feed the fold, remembering the last event (its fingerprint is re-derived too)."""
+    for ev in reader:
+        last[:] = [(ev.line, ev.raw)]
+        yield ev.line, ev.raw, ev.name, ev.timestamp

@@ -7,6 +7,8 @@ nothing depends on the pass's state beyond its explicit arguments.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from ops_manager._jsonfmt import alt, as_nonneg_int, loads_object, strip_nulls
 from ops_manager._timefmt import format_ts
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.reducers.escalations import (
+    awaiting_approval_escalation,
+    awaiting_approval_escalation_decision,
     divergence_escalation,
     divergence_escalation_decision,
     health_escalation,
@@ -22,6 +26,7 @@ from ops_manager.reducers.escalations import (
     ordering_drift_escalation,
 )
 from ops_manager.reducers.lifecycle import SnapshotView
+from ops_manager.reducers.posture import run_posture
 from ops_manager.reducers.sequence import SeqBatch
 from ops_manager.reducers.stream import StreamFold
 from ops_manager.runtime import EventLine, StreamPosition, build_event_envelope
@@ -29,22 +34,39 @@ from ops_manager.store import LoopPaths
 from ops_manager.transports import EventTuple, IngestFailure, RuntimeView
 
 
-class _BatchTap:
-    """Watches the event stream on its way into the fold: count, first/last, last event."""
+def event_digest(raw: dict[str, Any]) -> str:
+    """A content fingerprint of one event: sha256 of its canonical JSON (sorted keys).
 
-    def __init__(self) -> None:
+    Computed from the parsed object, not the bytes, so it is the same whichever transport
+    delivered the event (the sprite service hands over the parsed ``event.raw``).
+    """
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _BatchTap:
+    """Watches the event stream on its way into the fold: count, first/last, last event,
+    and (on a replay) the fingerprint of the event at ``watch_line``."""
+
+    def __init__(self, watch_line: int | None = None) -> None:
         self.count = 0
         self.first: int | None = None
         self.last: int | None = None
         self.last_event: EventTuple | None = None
+        #: the line whose event a replay compares with the one ingested before
+        self.watch_line = watch_line
+        self.watched_digest: str | None = None
 
     def wrap(self, events: Iterator[EventTuple]) -> Iterator[EventTuple]:
         count = 0
         item: EventTuple | None = None
+        watch = self.watch_line
         for item in events:
             count += 1
             if self.first is None:
                 self.first = item[0]
+            if item[0] == watch:
+                self.watched_digest = event_digest(item[1])
             yield item
         self.count = count
         if item is not None:
@@ -87,7 +109,8 @@ def _escalations(
     prev_codes: list[Any],
     now: int,
 ) -> list[dict[str, Any]]:
-    """The divergence / ordering-drift / health escalation rows this pass is due."""
+    """The divergence / ordering-drift / awaiting-approval / health escalation rows this
+    pass is due."""
     rows: list[dict[str, Any]] = []
     if ok and merged is not None:
         prev_div = prev_state.get("divergence")
@@ -121,6 +144,24 @@ def _escalations(
                     sequence_state_file=str(files.sequence_state),
                     sequence_telemetry_file=str(files.sequence_telemetry),
                     sequence=sequence,
+                )
+            )
+    if ok and merged is not None:
+        posture = run_posture(merged)
+        due, _reason = awaiting_approval_escalation_decision(
+            run_posture(prev_state).kind, posture.kind
+        )
+        if due:
+            rows.append(
+                awaiting_approval_escalation(
+                    now=now,
+                    loop_id=paths.loop_id,
+                    trace_id=s.trace_id,
+                    transport=s.transport,
+                    state_file=str(files.state),
+                    health_file=str(files.health),
+                    state=merged,
+                    since=posture.since,
                 )
             )
     due, _reason = health_escalation_decision(prev_status, prev_codes, health)
@@ -214,8 +255,11 @@ def _stream_state(
     torn: int,
     fold: StreamFold,
     now: int,
+    last_event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``stream-state.json`` document: the verified position and the fold."""
+    """The ``stream-state.json`` document: the verified position, the fold, and the
+    fingerprint of the last ingested event (``{line, sha256}``, see :func:`event_digest`)
+    that a later ``--from-start`` replay checks to tell the same log from a rewritten one."""
     return {
         "schemaVersion": "v1",
         "updatedAt": format_ts(now),
@@ -225,7 +269,45 @@ def _stream_state(
         "eventLineCount": total_lines,
         "tornTailBytes": torn,
         "fold": fold.to_json(),
+        "lastEvent": last_event,
     }
+
+
+def last_event_fingerprint(
+    tap: _BatchTap, previous: dict[str, Any], from_start: bool
+) -> dict[str, Any] | None:
+    """The ``lastEvent`` of the new stream state: this pass's last event, else (a pass that
+    ingested nothing) the previous one, unless the pass replayed from the start."""
+    if tap.last_event is not None:
+        line, raw, _name, _ts = tap.last_event
+        return {"line": line, "sha256": event_digest(raw)}
+    if from_start:
+        return None
+    stored = previous.get("lastEvent")
+    return stored if isinstance(stored, dict) else None
+
+
+def replay_log_rewrite(previous: dict[str, Any], tap: _BatchTap, total_lines: int) -> str | None:
+    """What a replay's content check found: ``"truncated"`` (the log no longer reaches the
+    previously last ingested line), ``"rewritten"`` (that line holds another event now), or
+    ``None`` (same event, or nothing to check against / the replay stopped before it)."""
+    stored = previous.get("lastEvent")
+    line = as_nonneg_int(stored.get("line")) if isinstance(stored, dict) else None
+    sha = stored.get("sha256") if isinstance(stored, dict) else None
+    if not line or not isinstance(sha, str):
+        return None
+    if tap.watched_digest is None:
+        if total_lines < line:
+            return "truncated"
+        # the replay read past that line, and it no longer holds an event
+        return "rewritten" if tap.last is not None and tap.last > line else None
+    return None if tap.watched_digest == sha else "rewritten"
+
+
+def replay_watch_line(previous: dict[str, Any]) -> int | None:
+    """The line a replay fingerprints (the previously last ingested one), if known."""
+    stored = previous.get("lastEvent")
+    return as_nonneg_int(stored.get("line")) if isinstance(stored, dict) else None
 
 
 def _merged_state(

@@ -21,6 +21,7 @@ from ops_manager.engine._reconcile_records import (
     _last_envelope,
     _snapshot_view,
     _str_or_none,
+    replay_log_rewrite,
 )
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.engine.drift import previous_drift_lenient, summary_recommendation
@@ -38,6 +39,7 @@ from ops_manager.reducers.escalations import profile_drift_escalation
 from ops_manager.reducers.health import HealthInputs, compute_health
 from ops_manager.reducers.heartbeat import observe_heartbeat
 from ops_manager.reducers.lifecycle import project_lifecycle
+from ops_manager.reducers.posture import run_evidence
 from ops_manager.reducers.sequence import evaluate_sequence, sequence_telemetry_row
 from ops_manager.reducers.stream import StreamFold
 from ops_manager.store import LoopPaths, read_json_or_empty
@@ -108,6 +110,15 @@ def lifecycle_step(
         # state.source is the local repo even when the runtime is remote
         repo_path=str(paths.repo),
     )
+    # ours: the runtime facts the run posture needs (reducers/posture.py), kept with the
+    # rest of the projection's evidence so the contract's top-level keys stay as they are
+    evidence = new_state.get("evidence")
+    if isinstance(evidence, dict):
+        evidence["runtime"] = run_evidence(
+            active_run=view.active_run,
+            active_run_known=view.active_run_known,
+            approval=view.approval,
+        )
     if extent.torn_tail_bytes:
         warnings.append(
             f"{paths.events_file} ends with an incomplete line "
@@ -121,6 +132,7 @@ def heartbeat_and_sequence_step(
     s: ReconcileSettings,
     paths: LoopPaths,
     files: ReconcileFiles,
+    prev: Previous,
     obs: Observed,
     now: int,
     records: list[tuple[Path, dict[str, Any]]],
@@ -149,6 +161,9 @@ def heartbeat_and_sequence_step(
         trace_id=s.trace_id,
         transport=s.transport,
         replay=s.from_start,
+        log_rewrite=replay_log_rewrite(prev.stream_state, obs.tap, extent.total_lines)
+        if s.from_start
+        else None,
     )
     records.append((files.sequence_telemetry, sequence_telemetry_row(sequence, now)))
     return heartbeat_state, sequence

@@ -51,6 +51,8 @@ from ops_manager.engine._reconcile_records import (
     _merged_state,
     _stream_state,
     _telemetry_row,
+    last_event_fingerprint,
+    replay_watch_line,
 )
 from ops_manager.engine._reconcile_steps import (
     Computed,
@@ -143,7 +145,7 @@ class _Pass:
         prev = self._read_previous()
         obs = self._observe(prev, started)
         out = self._compute(prev, obs, started)
-        self._write(obs, out)
+        self._write(prev, obs, out)
         return self._result(obs, out)
 
     # -- reading ---------------------------------------------------------------------------
@@ -186,7 +188,9 @@ class _Pass:
 
     def _observe(self, prev: Previous, started: int) -> Observed:
         s = self.s
-        tap = _BatchTap()
+        # a replay fingerprints the previously last ingested event to tell the same log
+        # from a truncated or rewritten one (DECISIONS Q-12)
+        tap = _BatchTap(replay_watch_line(prev.stream_state) if s.from_start else None)
         failure: IngestFailure | None = None
         view: RuntimeView | None = None
         new_fold = prev.fold
@@ -234,7 +238,7 @@ class _Pass:
 
         if ok:
             heartbeat_state, sequence = heartbeat_and_sequence_step(
-                s, self.paths, files, obs, now, records
+                s, self.paths, files, prev, obs, now, records
             )
 
         health = health_step(
@@ -310,7 +314,7 @@ class _Pass:
         )
 
     # -- writing: records, then projections, then the position and the cursor -------------
-    def _write(self, obs: Observed, out: Computed) -> None:
+    def _write(self, prev: Previous, obs: Observed, out: Computed) -> None:
         # Records first: the projections written next (health.json, state.json,
         # sequence-state.json) are the "previous" values the next pass compares against to
         # decide whether to escalate, so saving one before its escalation row is appended
@@ -339,6 +343,7 @@ class _Pass:
                     extent.torn_tail_bytes,
                     obs.fold,
                     now,
+                    last_event_fingerprint(obs.tap, prev.stream_state, self.s.from_start),
                 ),
             )
         if ok and extent is not None:

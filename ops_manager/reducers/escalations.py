@@ -20,6 +20,10 @@ ORDERING_DRIFT = "ordering_drift_detected"
 HEALTH_DEGRADED = "health_degraded"
 HEALTH_CRITICAL = "health_critical"
 PROFILE_DRIFT = "profile_drift_detected"
+#: ours (docs/compatibility.md): a loop started waiting for an approval decision; routed
+#: like any category, and off in the shipped alert-sink config (severity ``info``, its
+#: route disabled)
+AWAITING_APPROVAL = "awaiting_approval"
 
 
 def _get(obj: object, *keys: str) -> Any:
@@ -133,6 +137,44 @@ def health_escalation(
             "reasons": _get(health, "reasons"),
         }
     )
+
+
+def awaiting_approval_escalation(
+    *,
+    now: int,
+    loop_id: str,
+    trace_id: str | None,
+    transport: str,
+    state_file: str,
+    health_file: str,
+    state: dict[str, Any],
+    since: str | None,
+) -> dict[str, Any]:
+    """The ``awaiting_approval`` row (ours, **[strip]**): who waits since when."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id or None,
+            "category": AWAITING_APPROVAL,
+            "transport": transport,
+            "reasonCode": "approval_pending",
+            "stateFile": state_file,
+            "healthFile": health_file,
+            "awaitingApprovalSince": since,
+            "run": _or_empty(_get(state, "run")),
+        }
+    )
+
+
+def awaiting_approval_escalation_decision(prev_kind: str, kind: str) -> Decision:
+    """Whether to append an ``awaiting_approval`` row: once when the wait starts (edge
+    triggered like Q-18), never again while it lasts."""
+    if kind != AWAITING_APPROVAL:
+        return (False, "not_awaiting_approval")
+    if prev_kind == AWAITING_APPROVAL:
+        return (False, "unchanged")
+    return (True, "approval_wait_started")
 
 
 def profile_drift_escalation(

@@ -13,6 +13,7 @@ import attrs
 
 from ops_manager._jsonfmt import alt, as_nonneg_int, nonempty_str
 from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.reducers.posture import Posture, posture_json, presumed_dead, run_posture
 from ops_manager.reducers.thresholds import Thresholds
 
 #: ``--failure-code`` -> health reason code for the ingest-failure rule (§3.4 rule 7).
@@ -88,6 +89,8 @@ class HealthSignals:
     sequence_updated_at: str | None
     sequence_drift_active: bool
     last_control_status: str | None
+    #: whether the runtime still owes events (a finished run or an approval wait does not)
+    posture: Posture
 
 
 def _get(obj: object, *keys: str) -> Any:
@@ -145,6 +148,7 @@ def extract_signals(inp: HealthInputs) -> HealthSignals:
         sequence_updated_at=nonempty_str(_get(seq, "updatedAt")),
         sequence_drift_active=drift_active,
         last_control_status=nonempty_str(inp.last_control_status),
+        posture=run_posture(state),
     )
 
 
@@ -188,6 +192,9 @@ def _rule_control(inp: HealthInputs, s: HealthSignals) -> dict[str, str] | None:
 
 
 def _rule_ingest_lag(inp: HealthInputs, s: HealthSignals) -> dict[str, str] | None:
+    if not s.posture.expects_events:
+        # a finished run / an approval wait writes nothing: silence is not staleness (ours)
+        return None
     t = inp.thresholds
     return _graded(
         "ingest_stale",
@@ -199,6 +206,8 @@ def _rule_ingest_lag(inp: HealthInputs, s: HealthSignals) -> dict[str, str] | No
 
 
 def _rule_heartbeat_lag(inp: HealthInputs, s: HealthSignals) -> dict[str, str] | None:
+    if not s.posture.expects_events:
+        return None
     t = inp.thresholds
     return _graded(
         "runtime_heartbeat_stale",
@@ -278,7 +287,7 @@ def compute_health(inp: HealthInputs) -> dict[str, Any]:
     """The health object (§3.4 key order), as written to ``OPS/health.json``."""
     s = extract_signals(inp)
     reasons = collect_reasons(inp, s)
-    return {
+    health: dict[str, Any] = {
         "schemaVersion": "v1",
         "updatedAt": format_ts(inp.now),
         "traceId": nonempty_str(inp.trace_id),
@@ -306,3 +315,14 @@ def compute_health(inp: HealthInputs) -> dict[str, Any]:
             "sequenceUpdatedAt": s.sequence_updated_at,
         },
     }
+    # ours (docs/compatibility.md): finished / awaiting_approval / presumed_dead; absent for
+    # a plain live run
+    posture = posture_json(
+        s.posture,
+        presumed_dead(
+            inp.state, s.posture, s.ingest_lag, inp.thresholds.degraded_ingest_lag_seconds
+        ),
+    )
+    if posture is not None:
+        health["posture"] = posture
+    return health

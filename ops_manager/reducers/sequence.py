@@ -17,15 +17,16 @@ from ops_manager._timefmt import format_ts
 DRIFT_CODE = "ordering_drift_detected"
 CATEGORY = "envelope_sequence"
 
-#: violations that compare this pass with the previous one; an explicit replay
-#: (``--from-start``) is not ordering drift (DECISIONS Q-12). A replay restarts the event
-#: numbering at 1, so "first < previous last" is expected; and the only way a snapshot value
-#: drops is a truncated or rewritten log, which the stream reader already reported (the pass
-#: before failed with ``events_unavailable``) and which the replay is the operator's reset
-#: for. The lifecycle projection still shows it as ``cursorRegression`` divergence.
-REPLAY_EXEMPT_VIOLATIONS: frozenset[str] = frozenset(
-    {"event_sequence_regression", "snapshot_sequence_regression"}
-)
+#: the violation an explicit replay (``--from-start``) of the SAME log is exempt from
+#: (DECISIONS Q-12): a replay restarts the event numbering at 1, so "first < previous
+#: last" is expected. Only this one: a replay of an append-only log never has fewer lines
+#: than before, so ``snapshot_sequence_regression`` on a replay means the log was truncated
+#: or rewritten, which is ordering drift (loop.md 7.5 #58-#64); and a replay whose events
+#: differ from the ones ingested before (``log_rewrite``) is not a replay of the same log.
+REPLAY_EXEMPT_VIOLATIONS: frozenset[str] = frozenset({"event_sequence_regression"})
+
+#: ``log_rewrite`` values the shell may pass (what its content check of the replay found)
+LOG_REWRITES: tuple[str, ...] = ("truncated", "rewritten")
 
 
 @attrs.frozen
@@ -80,12 +81,17 @@ def evaluate_sequence(
     trace_id: str | None,
     transport: str,
     replay: bool = False,
+    log_rewrite: str | None = None,
 ) -> dict[str, Any]:
     """The new ``sequence-state.json`` object (§3.8.6 key order, top level **[strip]**).
 
     ``previous`` is the stored sequence state (``{}`` when absent or unparseable);
     ``snapshot_value`` the snapshot's ``sequence.value``; ``replay`` is True for an
-    explicit ``--from-start`` pass (see :data:`REPLAY_EXEMPT_VIOLATIONS`).
+    explicit ``--from-start`` pass (see :data:`REPLAY_EXEMPT_VIOLATIONS`);
+    ``log_rewrite`` is what the shell's content check of a replay found (``"truncated"``
+    / ``"rewritten"``, ``None`` = the replay matches what was ingested before, or it
+    could not be checked). A replay then also carries a ``replay`` block (ours):
+    ``{fromStart: true, sameLog: bool, logRewrite?}``.
 
     The cross-batch baseline is the previous pass's ``events.last``, or, when that pass
     ingested nothing, the baseline it had itself (``events.previousLast``): upstream loses
@@ -116,13 +122,21 @@ def evaluate_sequence(
     if batch.missing:
         violations.add("event_sequence_missing")
 
-    if replay:
+    rewrite = log_rewrite if log_rewrite in LOG_REWRITES else None
+    if rewrite is None and snap_regressed:
+        # fewer lines than the previous pass saw: an append-only log was truncated
+        rewrite = "truncated"
+    same_log = rewrite is None
+    if replay and same_log:
         violations -= REPLAY_EXEMPT_VIOLATIONS
         # an exempted comparison is not made, so it does not mark anything regressed either
-        if "event_sequence_regression" in REPLAY_EXEMPT_VIOLATIONS:
-            across_regressed = False
-        if "snapshot_sequence_regression" in REPLAY_EXEMPT_VIOLATIONS:
-            snap_regressed = False
+        across_regressed = False
+    elif replay and batch.first is not None and prev_last is not None:
+        # a replay of a different log re-issues sequence values the previous passes had
+        # already consumed for other events: that is the cross-batch regression, even when
+        # the rewritten log is as long as (or longer than) the old one
+        across_regressed = True
+        violations.add("event_sequence_regression")
 
     drift = bool(violations)
     return strip_nulls(
@@ -158,6 +172,10 @@ def evaluate_sequence(
                 "transitionedToDrift": drift and not prev_drift,
                 "recoveredFromDrift": prev_drift and not drift,
             },
+            # ours (docs/compatibility.md): why a replay was or was not judged drift
+            "replay": strip_nulls({"fromStart": True, "sameLog": same_log, "logRewrite": rewrite})
+            if replay
+            else None,
         }
     )
 
@@ -178,5 +196,6 @@ def sequence_telemetry_row(state: dict[str, Any], now: int) -> dict[str, Any]:
             "snapshot": state.get("snapshot"),
             "events": state.get("events"),
             "transition": state.get("transition"),
+            "replay": state.get("replay"),
         }
     )

@@ -89,6 +89,7 @@ def build_status(inp: StatusInputs) -> JSON:
                 "confidence": alt(_get(state, "transition", "confidence")),
                 "runId": alt(_get(state, "run", "runId")),
                 "iteration": alt(_get(state, "run", "iteration")),
+                **_posture(health),
             },
             "health": health,
             "cursor": {
@@ -124,6 +125,29 @@ def build_status(inp: StatusInputs) -> JSON:
             "files": inp.files,
         }
     )
+
+
+def _posture(health: Any) -> JSON:
+    """The run posture keys of ``lifecycle`` (ours; none for a plain live run).
+
+    From ``health.posture`` (reducers/posture.py): ``posture`` plus ``finished`` (reason and
+    time of the terminal event), ``awaitingApprovalSince`` (the approval request's time), or
+    ``presumedDead`` (the evidence that a run still marked active died silently).
+    """
+    posture = _get(health, "posture")
+    kind = _get(posture, "kind")
+    if not isinstance(kind, str):
+        return {}
+    out: JSON = {"posture": kind}
+    if kind == "finished":
+        out["finished"] = strip_nulls(
+            {"reason": _get(posture, "reason"), "at": _get(posture, "since")}
+        )
+    elif kind == "awaiting_approval":
+        out["awaitingApprovalSince"] = _get(posture, "since")
+    elif kind == "presumed_dead":
+        out["presumedDead"] = _get(posture, "presumedDead")
+    return out
 
 
 def _heartbeat(inp: StatusInputs) -> JSON | None:

@@ -136,8 +136,18 @@ class ServiceApi:
     def _start(self, paths: LoopPaths, line_offset: int) -> StreamPosition:
         with self._positions_lock:
             cached = self._positions.get((paths.loop_id, line_offset))
-        if cached is not None and verify_position(paths.events_file, cached) is None:
-            return cached
+        if cached is not None:
+            problem = verify_position(paths.events_file, cached)
+            if problem is None:
+                return cached
+            if problem == "rewritten":
+                # the line this offset ended at holds other bytes now: resuming by line
+                # number would silently read a different history (a truncation keeps the
+                # contract's "cursor offset exceeds available events" answer below)
+                raise OpsError(
+                    f"events log was rewritten since line {line_offset} was served "
+                    "(that line no longer matches); reset with --from-start"
+                )
         return position_for_line_offset(paths.events_file, line_offset)
 
     # -- endpoints -------------------------------------------------------------------------

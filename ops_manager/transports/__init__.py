@@ -54,6 +54,10 @@ class RuntimeView:
     heartbeat: Any
     last_event: dict[str, Any] | None
     summary_updated_at: Any = None
+    #: the parsed ``.superloop/active-run.json`` (``None`` when absent)
+    active_run: Any = None
+    #: whether ``active_run`` is known: an older service's snapshot may not carry it
+    active_run_known: bool = False
 
 
 @attrs.frozen

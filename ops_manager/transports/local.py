@@ -67,6 +67,8 @@ def read_runtime_view(paths: LoopPaths) -> RuntimeView:
         heartbeat=files.heartbeat,
         last_event=last,
         summary_updated_at=summary_updated,
+        active_run=files.active_run,
+        active_run_known=True,
     )
 
 

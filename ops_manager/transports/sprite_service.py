@@ -125,6 +125,9 @@ def view_from_snapshot(envelope: Any) -> RuntimeView:
         heartbeat=runtime.get("heartbeat"),
         last_event=last_event,
         summary_updated_at=health.get("lastSummaryAt"),
+        active_run=runtime.get("activeRun"),
+        # the contract's snapshot always has the key; its absence means "not told"
+        active_run_known="activeRun" in runtime,
     )
 
 
@@ -212,6 +215,8 @@ class _ServiceObservation:
                     heartbeat=view.heartbeat,
                     last_event=raw,
                     summary_updated_at=view.summary_updated_at,
+                    active_run=view.active_run,
+                    active_run_known=view.active_run_known,
                 )
         self.view = view
 
