@@ -256,8 +256,7 @@ def test_rebuild_with_differences(tmp_path: Path) -> None:
 def test_without_a_document_one_error_line(tmp_path: Path, argv: tuple[str, ...]) -> None:
     proc = subprocess.run(
         [str(CLI), *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         env=_env(),
         cwd=tmp_path,
