@@ -297,3 +297,46 @@ def test_missing_config_file_also_keeps_rows(tmp_path: Path, receiver: LoopbackR
     code, out = _run(env, *argv)
     assert code == 0
     assert len(receiver.requests) == 1
+
+
+# --- the pure pieces ------------------------------------------------------------------------
+
+
+def test_health_rule_and_config_error_record() -> None:
+    from ops_manager.reducers.alerts import config_error_json
+    from ops_manager.reducers.health import HealthInputs, compute_health
+    from ops_manager.reducers.thresholds import Thresholds
+
+    base: dict[str, Any] = {
+        "now": 1_800_000_000,
+        "trace_id": "t",
+        "transport": "local",
+        "ingest_status": "success",
+        "failure_code": None,
+        "thresholds": Thresholds(profile="balanced"),
+        "state": {},
+        "heartbeat_state": {},
+        "sequence_state": {},
+        "transport_health": {},
+        "last_control_status": None,
+    }
+    assert compute_health(HealthInputs(**base))["reasonCodes"] == []
+    broken = compute_health(HealthInputs(**base, alert_config_error="invalid JSON"))
+    assert (broken["status"], broken["reasonCodes"]) == ("degraded", ["alert_config_invalid"])
+    assert broken["reasons"] == [
+        {
+            "code": "alert_config_invalid",
+            "severity": "degraded",
+            "metric": "alertConfig",
+            "observed": "invalid",
+            "threshold": "valid",
+        }
+    ]
+    first = config_error_json(
+        now=1_800_000_000, message="m", config_file="/c", pending=2, previous=None
+    )
+    assert first["since"] == "2027-01-15T08:00:00Z"
+    later = config_error_json(
+        now=1_800_000_600, message="m2", config_file="/c", pending=5, previous=first
+    )
+    assert (later["since"], later["pendingEscalationCount"]) == (first["since"], 5)
