@@ -300,7 +300,9 @@ def test_r8_shipped_config_skips_everything_and_is_idempotent(
         "resolveCount",
         "outbox",
         "episodes",
+        "configError",
     ]
+    assert out["configError"] is None
     assert (out["processedCount"], out["dispatchedCount"], out["skippedCount"]) == (2, 0, 2)
     assert out["status"] == "success" and out["failureReasonCodes"] == []
     assert main([*argv, "--trace-id", "trace-2"]) == 0
@@ -436,30 +438,33 @@ def test_bug2_bug3_rows_and_counting(repo: Path, tmp_path: Path, fakes: None) ->
     assert (st["processedCount"], st["dispatchedCount"], st["escalationsLineOffset"]) == (1, 1, 8)
 
 
-def test_invalid_config_fails_rows_not_the_run(repo: Path, tmp_path: Path) -> None:
+def test_invalid_config_consumes_no_row(repo: Path, tmp_path: Path) -> None:
+    """Issue 12 point 5: an unusable config no longer fails (and consumes) every row; the
+    offset stays so the rows are delivered once the config is fixed
+    (tests/test_alert_config_broken.py runs the whole story with a real receiver)."""
     bad = tmp_path / "bad.json"
     bad.write_text("")
     escalate(repo, esc("health_degraded"))
     st = run(repo, bad, {})
     assert (st["status"], st["failedCount"], st["failureReasonCodes"]) == (
-        "failed",
-        1,
-        ["route_resolution_failed"],
+        "config_invalid",
+        0,
+        ["alert_config_invalid"],
     )
+    assert (st["escalationsLineOffset"], st["escalationsLineCount"]) == (0, 1)
+    assert st["configError"]["pendingEscalationCount"] == 1
     (row,) = telemetry(repo)
-    assert row["message"] == f"error: invalid alert sink config JSON: {bad}"
+    assert row["message"] == f"invalid alert sink config JSON: {bad}"
     assert list(row) == [
         "timestamp",
         "loopId",
         "traceId",
-        "escalationTraceId",
         "category",
-        "escalationCategory",
-        "escalationTimestamp",
         "status",
         "reasonCode",
         "message",
-        "escalation",
+        "configFile",
+        "pendingEscalationCount",
     ]
 
 

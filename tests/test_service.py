@@ -604,12 +604,15 @@ def test_wrong_token_fails_and_executes_nothing_items_90_97(
         rc, entry, errtext = _control(capsys, repo, svc.url, "not-the-token", "--intent", "cancel")
         assert rc == 1
         assert entry["status"] == "failed_command"
-        assert entry["exitCode"] == 1 and entry["commandOutput"] == "{}"
-        assert (
+        # the entry is the whole output: the client's error line is its commandOutput
+        # (upstream: "{}" there and the line on stderr; docs/output-and-errors.md)
+        assert entry["exitCode"] == 1
+        assert entry["commandOutput"].startswith(
             f"error: service authentication failed (method=POST url={svc.url}/ops/control "
             'code=401): {"ok":false,'
-        ) in errtext
-        assert "not-the-token" not in errtext
+        )
+        assert errtext == ""
+        assert "not-the-token" not in json.dumps(entry)
         invocation = _last(_ops(repo) / "telemetry/control-invocations.jsonl")
         assert invocation["confirmation"] == {
             "attempted": False,
@@ -840,7 +843,8 @@ def test_unreachable_service_twice_is_critical_item_44(
     for _ in range(2):
         rc, _out, errtext = run_cli(capsys, *args)
         assert rc != 0
-        assert "code=000" in errtext
+        assert errtext == ""  # the health document is the whole output
+        assert "code=000" in _last(_ops(repo) / "telemetry/reconcile.jsonl")["failureMessage"]
     health = json.loads((_ops(repo) / "health.json").read_text())
     assert health["status"] == "critical"
     assert health["reasonCodes"] == ["transport_unreachable"]
@@ -874,7 +878,9 @@ def test_empty_repo_fails_like_local_item_45(
     assert "transport_unreachable" in remote["reasonCodes"]
     assert local["transport"]["failureCode"] == "snapshot_unavailable"
     assert remote["transport"]["failureCode"] == "service_request_failed"
-    assert "runtime_error" in errtext and "required artifact root missing" in errtext
+    assert errtext == ""  # the health document is the whole output; the why is in the row
+    why = _last(_ops(service_repo) / "telemetry/reconcile.jsonl")["failureMessage"]
+    assert "runtime_error" in why and "required artifact root missing" in why
 
 
 def test_environment_token_is_not_required_on_the_command_line(

@@ -16,7 +16,10 @@ HELP = """Read the escalations appended since the last run, route each one, deli
 sinks (retrying transient failures; what still fails is kept in OPS/alert-outbox.jsonl and
 retried by later runs, before new rows), send a resolve when an episode's condition cleared,
 append one telemetry row per notification and write alert-dispatch-state.json. Prints the
-state. Exit 0 whatever the delivery outcome; 1 for argument or state errors."""
+state. Exit 0 whatever the delivery outcome. When the sink config cannot be loaded, no row
+is consumed (they are delivered once it is fixed): the state (status "config_invalid",
+configError) is printed as the only output and the exit code is 1. Argument or state
+errors: one error line, exit 1."""
 
 
 def configure(p: CommandParser) -> None:
@@ -54,6 +57,7 @@ def path_or_none(value: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run one dispatch and print the state object."""
     from ops_manager.engine.alert_dispatch import DispatchSettings, dispatch
+    from ops_manager.reducers.alerts import STATUS_CONFIG_INVALID
     from ops_manager.store import LoopPaths, resolve_repo
 
     repo_arg = require(args.repo, "--repo")
@@ -76,4 +80,5 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     sys.stdout.write(dumps(state, bool(args.pretty)) + "\n")
-    return 0
+    # the state is the failure document: no extra error line (docs/output-and-errors.md)
+    return 1 if state.get("status") == STATUS_CONFIG_INVALID else 0

@@ -62,11 +62,6 @@ def run(args: argparse.Namespace) -> int:
     results = route_test(config, cases, present=present)
     for result in results:
         sys.stdout.write(dumps(result, bool(args.pretty)) + "\n")
-    failed = [r for r in results if r.get("pass") is False]
-    if failed:
-        lines = ", ".join(str(r.get("line", "?")) for r in failed)
-        raise OpsError(
-            f"{len(failed)} of {len(results)} routing case(s) failed their expectations "
-            f"(line {lines})"
-        )
-    return 0
+    # the per-case objects ("pass": false, and why) are the failure document: they are the
+    # whole output, no extra error line (docs/output-and-errors.md)
+    return 1 if any(r.get("pass") is False for r in results) else 0

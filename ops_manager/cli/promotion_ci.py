@@ -55,5 +55,9 @@ def run(args: argparse.Namespace) -> int:
         skip_on_missing_evidence=bool(args.skip_on_missing_evidence),
     )
     result = promotion_ci(settings)
+    if result.exit_code == 0:
+        # on a hold with --fail-on-hold (exit 2) the result is the whole output
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
     sys.stdout.write(dumps(result.result, bool(args.pretty)) + "\n")
     return result.exit_code

@@ -15,7 +15,9 @@ from ops_manager.errors import OpsError
 HELP = """One reconcile pass: read the loop's runtime (snapshot + new events since the cursor),
 fold them into the lifecycle projection, judge health, append escalations and telemetry,
 then commit the cursor. Prints the merged state (exit 0) or, when the runtime could not be
-read, the health projection (exit 1). Health never changes the exit code."""
+read, the health projection (exit 1) as the whole output: why it failed is in its
+transport.failureCode and in telemetry/reconcile.jsonl (failureMessage). Health never
+changes the exit code."""
 
 THRESHOLD_FLAGS = (
     "degraded-ingest-lag-seconds",
@@ -218,14 +220,14 @@ def run(args: argparse.Namespace) -> int:
         else None,
     )
     result = reconcile(settings)
-    for warning in result.warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+    if result.ok:
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
+    # A failed pass prints the health projection as its failure document and nothing else
+    # (no error line, no warnings): a caller reading stdout and stderr together must be able
+    # to parse it (docs/output-and-errors.md). The reason is in the document
+    # (transport.failureCode) and in the reconcile telemetry row (failureMessage).
     sys.stdout.write(dumps(result.output, bool(args.pretty)) + "\n")
-    if not result.ok and result.failure_message:
-        sys.stderr.write(
-            f"error: reconcile failed ({result.failure_code}): "
-            f"{result.failure_message.removeprefix('error: ')}\n"
-        )
     return result.exit_code
 
 

@@ -26,6 +26,7 @@ from ops_manager.engine._reconcile_records import (
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.engine.drift import previous_drift_lenient, summary_recommendation
 from ops_manager.engine.telemetry_summary import SummaryResult
+from ops_manager.errors import OpsError
 from ops_manager.reducers.drift import (
     CONFIDENCES,
     DriftInputs,
@@ -201,8 +202,31 @@ def health_step(
             else read_json_or_empty(files.sequence_state),
             transport_health=transport_health,
             last_control_status=_str_or_none(last_intent.get("status") if last_intent else None),
+            alert_config_error=alert_config_problem(s),
         )
     )
+
+
+def alert_config_problem(s: ReconcileSettings) -> str | None:
+    """Why the alert sink config cannot be used, or ``None`` (health ``alert_config_invalid``).
+
+    With alerts enabled the pass checks the config its own dispatch will load (same
+    precedence: flag, env, packaged), so health says it in the very pass the config broke
+    or was fixed. With alerts disabled, dispatch runs elsewhere: its last state says.
+    """
+    if s.alerts is not None:
+        from ops_manager.engine.alert_config import config_path, load_alert_config
+
+        flag = str(s.alerts.config_file) if s.alerts.config_file else None
+        try:
+            load_alert_config(config_path(flag))
+        except OpsError as exc:
+            return exc.message
+        return None
+    stored = read_json_or_empty(LoopPaths.for_loop(s.repo, s.loop_id).alert_dispatch_state_file)
+    error = stored.get("configError")
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) and message else None
 
 
 # -- steps 12-14 ----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from ops_manager.engine._alert_dispatch_files import (
     DispatchFiles,
     DispatchSettings,
     Outbox,
+    _NewLines,
     lock_path,
     outbox_path,
     read_conditions,
@@ -60,18 +61,22 @@ from ops_manager.engine.alert_config import (
 )
 from ops_manager.errors import OpsError
 from ops_manager.reducers.alerts import (
+    ALERT_CONFIG_INVALID,
     INVALID_SINK_REQUEST,
     MISSING_SECRET,
     SINK_DISABLED,
     SINK_NOT_CONFIGURED,
+    STATUS_CONFIG_INVALID,
     STOPPED_STATUSES,
     OutboxEntry,
     RunCounts,
     SinkResult,
+    config_error_json,
     dispatch_state,
     event_from_json,
     outbox_counts,
     summary_status,
+    t_config_invalid,
     t_wrapper,
 )
 from ops_manager.store import (
@@ -123,9 +128,18 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
             previous.get("escalationsPosition"),
             settings.max_escalations,
         )
+        config_file = config_path(settings.config_file, environ)
         loaded, config_error = _load(settings.config_file, environ)
         run = _Run(settings, paths, files, fx, loaded, config_error, previous)
         run.retry_outbox()
+        if loaded is None:
+            # The config cannot be loaded: consume nothing. Routing every row to a failure
+            # (what upstream does) would advance the offset past pages nobody received;
+            # keeping it means the next run with a usable config delivers each of them,
+            # once, under the same idempotency key (sequence = line number).
+            return _config_invalid_run(
+                settings, files, fx, run, previous, prev_offset, new, config_file, config_error
+            )
         if new is None:
             status, offset, line_count, position = "no_source", prev_offset, prev_offset, None
         else:
@@ -167,6 +181,57 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
         if run.outbox.records > OUTBOX_COMPACT_THRESHOLD:
             run.outbox.compact()
         return state
+
+
+def _config_invalid_run(
+    settings: DispatchSettings,
+    files: DispatchFiles,
+    fx: DispatchEffects,
+    run: _Run,
+    previous: dict[str, Any],
+    prev_offset: int,
+    new: _NewLines | None,
+    config_file: str,
+    config_error: str | None,
+) -> dict[str, Any]:
+    """Write (and return) the state of a run that found the sink config unusable.
+
+    The offset and stored position stay where they were; ``configError`` says why and how
+    many rows wait. One telemetry row is appended when the config becomes unusable or its
+    problem changes (not on every run, so a broken config does not flood the telemetry).
+    """
+    now = int(fx.clock())
+    message = (config_error or "error: alert sink config unavailable").removeprefix("error: ")
+    line_count = new.line_count if new is not None else prev_offset
+    before = previous.get("configError")
+    error = config_error_json(
+        now=now,
+        message=message,
+        config_file=config_file,
+        pending=max(line_count - prev_offset, 0),
+        previous=before,
+    )
+    if not isinstance(before, dict) or before.get("message") != message:
+        append_line(
+            files.telemetry, t_config_invalid(now, settings.loop_id, settings.trace_id, error)
+        )
+    state = dispatch_state(
+        now=now,
+        loop_id=settings.loop_id,
+        trace_id=settings.trace_id,
+        escalations_file=str(files.escalations),
+        telemetry_file=str(files.telemetry),
+        status=STATUS_CONFIG_INVALID,
+        counts=RunCounts(failure_codes=frozenset({ALERT_CONFIG_INVALID})),
+        offset=prev_offset,
+        line_count=line_count,
+        position=previous.get("escalationsPosition") if prev_offset else None,
+        outbox=outbox_counts(run.outbox.entries.values()),
+        episodes=run.episodes,
+        config_error=error,
+    )
+    write_json(files.state, state)
+    return state
 
 
 # --- replay ------------------------------------------------------------------------------

@@ -466,8 +466,9 @@ def _whole(value: Any, default: int, minimum: int, message: str) -> int:
 
 
 def _failure_text(result: ReconcileResult) -> str:
-    """What ``ops-manager reconcile`` prints for this failed pass, stderr first: the
-    ``error: reconcile failed`` line, the warnings, then the health JSON.
+    """The ``outputExcerpt`` source of a failed pass: an ``error: reconcile failed`` line,
+    the warnings, then the health JSON (which alone is what ``ops-manager reconcile`` prints:
+    a failure document is the whole output, docs/output-and-errors.md).
 
     The error line leads so that the 600-byte ``outputExcerpt`` says why the loop failed
     instead of starting (and ending) inside the health projection.

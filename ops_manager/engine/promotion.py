@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -280,6 +279,9 @@ class PromotionCIResult:
     result: JSON
     markdown: str
     exit_code: int
+    #: operator warnings (an unwritable ``$GITHUB_STEP_SUMMARY``); the CLI prints them on a
+    #: successful run only (a failure document is the whole output)
+    warnings: tuple[str, ...] = ()
 
 
 def missing_evidence(settings: PromotionCISettings) -> list[str]:
@@ -297,18 +299,17 @@ def missing_evidence(settings: PromotionCISettings) -> list[str]:
     return missing
 
 
-def _append_step_summary(markdown: str, env: Mapping[str, str]) -> None:
-    """Append to ``$GITHUB_STEP_SUMMARY`` when set; a failure is a warning, not fatal (the
-    result and summary files are already written)."""
+def _append_step_summary(markdown: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Append to ``$GITHUB_STEP_SUMMARY`` when set; a failure is a warning (returned), not
+    fatal (the result and summary files are already written)."""
     target = env.get("GITHUB_STEP_SUMMARY")
     if target:
         try:
             with open(target, "a", encoding="utf-8") as handle:
                 handle.write(markdown)
         except OSError as exc:
-            sys.stderr.write(
-                f"warning: cannot append to GITHUB_STEP_SUMMARY ({target}): {exc.strerror}\n"
-            )
+            return (f"cannot append to GITHUB_STEP_SUMMARY ({target}): {exc.strerror}",)
+    return ()
 
 
 def promotion_ci(
@@ -335,8 +336,8 @@ def promotion_ci(
         markdown = skipped_markdown(missing)
         write_json(result_file, result)
         write_atomic(summary_file, markdown)
-        _append_step_summary(markdown, environ)
-        return PromotionCIResult(result=result, markdown=markdown, exit_code=0)
+        warnings = _append_step_summary(markdown, environ)
+        return PromotionCIResult(result=result, markdown=markdown, exit_code=0, warnings=warnings)
 
     thresholds = parse_thresholds(**{k: v for k, v in settings.thresholds.items() if v})
     gates_settings = PromotionSettings(
@@ -361,7 +362,10 @@ def promotion_ci(
     )
     write_json(result_file, evaluated.document)
     write_atomic(summary_file, markdown)
-    _append_step_summary(markdown, environ)
+    warnings = _append_step_summary(markdown, environ)
     return PromotionCIResult(
-        result=evaluated.document, markdown=markdown, exit_code=evaluated.exit_code
+        result=evaluated.document,
+        markdown=markdown,
+        exit_code=evaluated.exit_code,
+        warnings=warnings,
     )

@@ -70,6 +70,8 @@ class HealthInputs:
     sequence_state: dict[str, Any]
     transport_health: dict[str, Any]
     last_control_status: str | None
+    #: why the alert sink config cannot be used (pages wait undelivered), else ``None``
+    alert_config_error: str | None = None
 
 
 @attrs.frozen
@@ -244,6 +246,14 @@ def _rule_ingest_failed(inp: HealthInputs, s: HealthSignals) -> dict[str, str] |
     return _reason(code, "degraded", "ingestStatus", "failed", "success")
 
 
+def _rule_alert_config(inp: HealthInputs, s: HealthSignals) -> dict[str, str] | None:
+    # not a runtime problem, but while it lasts nobody is paged: health is where an operator
+    # (and fleet-status) looks, so the loop says so (docs/alert-sinks.md)
+    if not inp.alert_config_error:
+        return None
+    return _reason("alert_config_invalid", "degraded", "alertConfig", "invalid", "valid")
+
+
 #: the reason rules, in the contract's evaluation order (order matters for dedup, Q-32)
 HEALTH_RULES: tuple[Callable[[HealthInputs, HealthSignals], dict[str, str] | None], ...] = (
     _rule_divergence,
@@ -253,6 +263,7 @@ HEALTH_RULES: tuple[Callable[[HealthInputs, HealthSignals], dict[str, str] | Non
     _rule_transport_streak,
     _rule_sequence,
     _rule_ingest_failed,
+    _rule_alert_config,
 )
 
 

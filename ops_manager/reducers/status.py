@@ -293,6 +293,11 @@ def _alerts(inp: StatusInputs) -> JSON | None:
                 "escalationsLineOffset": alt(d.get("escalationsLineOffset"), 0),
                 "escalationsLineCount": alt(d.get("escalationsLineCount"), 0),
                 "lastTraceId": alt(d.get("traceId")),
+                # the sink config is unusable: pages wait (alert_config_invalid); absent
+                # once a run loads the config again
+                "configError": d.get("configError")
+                if isinstance(d.get("configError"), dict)
+                else None,
             }
         )
     last = None

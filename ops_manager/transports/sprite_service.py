@@ -22,7 +22,6 @@ crash, Q-10).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -356,10 +355,12 @@ class SpriteServiceTransport:
         """POST the intent to ``/ops/control`` and map the answer (§3.10.3).
 
         The service runs the intent (and its confirmation) locally and deduplicates by
-        idempotency key. A client failure is ``failed_command`` with exit code 1 and
-        ``commandOutput`` ``"{}"``; its ``error: ...`` line goes to stderr like upstream's
-        client. A final 409/500 whose body is a control answer (not an error body) is mapped
-        like a 2xx: it carries the outcome (e.g. ``ambiguous``) the caller must record.
+        idempotency key. A client failure is ``failed_command`` with exit code 1; its
+        ``error: ...`` line is the ``commandOutput`` (upstream put ``"{}"`` there and the line
+        on stderr, next to the printed entry: the entry is the failure document and must be
+        the whole output, docs/output-and-errors.md). A final 409/500 whose body is a control
+        answer (not an error body) is mapped like a 2xx: it carries the outcome (e.g.
+        ``ambiguous``) the caller must record.
         """
         base = self.config.service_base_url or ""
         command = f"POST {base[:-1] if base.endswith('/') else base}/ops/control"
@@ -384,17 +385,16 @@ class SpriteServiceTransport:
             )
             answer = response.json()
         except IngestFailure as exc:
-            sys.stderr.write(f"error: {exc.message.removeprefix('error: ')}\n")
-            return _client_failure(command)
+            return _client_failure(command, f"error: {exc.message.removeprefix('error: ')}")
         except ServiceRequestError as exc:
             answer = exc.json_body()
             if not (exc.status in (409, 500) and _is_control_answer(answer)):
-                sys.stderr.write(f"error: {exc.message}\n")
-                return _client_failure(command)
+                return _client_failure(command, f"error: {exc.message}")
         except (ValueError, UnicodeDecodeError):
             url = service_url(base, "/ops/control")
-            sys.stderr.write(f"error: service control response is not valid JSON (url={url})\n")
-            return _client_failure(command)
+            return _client_failure(
+                command, f"error: service control response is not valid JSON (url={url})"
+            )
         if not isinstance(answer, dict):
             answer = {}
         return execution_from_answer(answer, command)
@@ -412,7 +412,9 @@ def _is_control_answer(answer: Any) -> bool:
     return isinstance(answer, dict) and "exitCode" in answer and "error" not in answer
 
 
-def _client_failure(command: str) -> ControlExecution:
+def _client_failure(command: str, message: str) -> ControlExecution:
+    """``failed_command`` for a request that got no control answer; ``message`` (the client's
+    ``error: ...`` line, token-free) is kept as the command output."""
     return ControlExecution(
         status="failed_command",
         command=command,
@@ -422,7 +424,7 @@ def _client_failure(command: str) -> ControlExecution:
         execution_status="failed_command",
         confirmation_status="not_attempted",
         confirmation_attempted=False,
-        command_output="{}",
+        command_output=message,
         confirm=None,
         replayed=False,
     )

@@ -176,13 +176,18 @@ from ops_manager.reducers.alerts._outbox import (
 from ops_manager.reducers.alerts._rows import (
     RunCounts,
     SinkResult,
+    config_error_json,
     dispatch_state,
+    t_config_invalid,
     t_delivery,
     t_invalid,
     t_nocat,
     t_routefail,
     t_skip,
     t_wrapper,
+)
+from ops_manager.reducers.alerts._vocab import (
+    ALERT_CONFIG_INVALID as ALERT_CONFIG_INVALID,
 )
 from ops_manager.reducers.alerts._vocab import (
     ALERT_DISPATCH_FAILED as ALERT_DISPATCH_FAILED,
@@ -264,6 +269,9 @@ from ops_manager.reducers.alerts._vocab import (
     SINK_NOT_CONFIGURED as SINK_NOT_CONFIGURED,
 )
 from ops_manager.reducers.alerts._vocab import (
+    STATUS_CONFIG_INVALID as STATUS_CONFIG_INVALID,
+)
+from ops_manager.reducers.alerts._vocab import (
     is_severity as is_severity,
 )
 
@@ -296,6 +304,7 @@ __all__ = [
     "classify_http_status",
     "cleared_episodes",
     "close_episode",
+    "config_error_json",
     "contract_type_problems",
     "decide",
     "dedup_key_for",
@@ -330,6 +339,7 @@ __all__ = [
     "sink_missing_secrets",
     "summary_json",
     "summary_status",
+    "t_config_invalid",
     "t_delivery",
     "t_invalid",
     "t_nocat",

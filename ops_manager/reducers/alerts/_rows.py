@@ -22,12 +22,14 @@ from ops_manager.reducers.alerts._events import (
     excerpt,
 )
 from ops_manager.reducers.alerts._vocab import (
+    ALERT_CONFIG_INVALID,
     ALERT_DISPATCH_FAILED,
     INVALID_ESCALATION_JSON,
     JSON,
     MISSING_ESCALATION_CATEGORY,
     ROUTE_RESOLUTION_FAILED,
     SINK_DISPATCH_FAILED,
+    STATUS_CONFIG_INVALID,
 )
 
 # --- records: dispatch state and telemetry rows (§3.4, §3.5) -----------------------------
@@ -237,11 +239,13 @@ def dispatch_state(
     position: JSON | None,
     outbox: JSON,
     episodes: Mapping[str, Episode],
+    config_error: JSON | None = None,
 ) -> JSON:
     """``alert-dispatch-state.json`` (§3.4): the contract keys in order, then ours:
     ``escalationsPosition`` (byte offset + fingerprint of the last consumed line, so the
     next run seeks instead of re-reading), ``resolveCount``, ``outbox`` and, last,
-    ``episodes``."""
+    ``episodes``, then ``configError`` (``null`` while the sink config is usable, else what
+    :func:`config_error_json` builds)."""
     return {
         "schemaVersion": "v1",
         "updatedAt": format_ts(now),
@@ -265,4 +269,47 @@ def dispatch_state(
             "deliveredFromOutboxCount": counts.delivered_from_outbox,
         },
         "episodes": episodes_to_json(episodes),
+        "configError": config_error,
     }
+
+
+def config_error_json(
+    *,
+    now: int,
+    message: str,
+    config_file: str | None,
+    pending: int,
+    previous: object,
+) -> JSON:
+    """The ``configError`` of a run whose sink config cannot be loaded.
+
+    ``since`` is carried over from the previous state's ``configError`` so it says when the
+    config broke, not when the last run noticed; ``pendingEscalationCount`` is how many rows
+    wait behind the unconsumed offset.
+    """
+    since = previous.get("since") if isinstance(previous, dict) else None
+    return {
+        "reasonCode": ALERT_CONFIG_INVALID,
+        "message": message,
+        "configFile": config_file,
+        "since": since if isinstance(since, str) and since else format_ts(now),
+        "pendingEscalationCount": pending,
+    }
+
+
+def t_config_invalid(now: int, loop_id: str, trace_id: str, error: JSON) -> JSON:
+    """The alert telemetry row a run appends when the sink config becomes unusable (or its
+    problem changes): the page is not lost, it waits; this row says why it waits."""
+    return strip_nulls(
+        {
+            "timestamp": format_ts(now),
+            "loopId": loop_id,
+            "traceId": trace_id,
+            "category": "alert_dispatch",
+            "status": STATUS_CONFIG_INVALID,
+            "reasonCode": ALERT_CONFIG_INVALID,
+            "message": error.get("message"),
+            "configFile": error.get("configFile"),
+            "pendingEscalationCount": error.get("pendingEscalationCount"),
+        }
+    )

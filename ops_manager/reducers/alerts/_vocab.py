@@ -33,6 +33,11 @@ NO_DISPATCHABLE_SINKS = "no_dispatchable_sinks"
 PARTIAL_DISPATCH_FAILURE = "partial_dispatch_failure"
 DISPATCH_FAILED = "dispatch_failed"
 ALERT_DISPATCH_FAILED = "alert_dispatch_failed"
+#: the sink config cannot be loaded (missing, not JSON, invalid): new rows are NOT consumed
+#: (the offset stays), so every row read meanwhile is delivered once the config is fixed
+ALERT_CONFIG_INVALID = "alert_config_invalid"
+#: ``alert-dispatch-state.json`` ``status`` of a run that found the config unusable
+STATUS_CONFIG_INVALID = "config_invalid"
 # sink reason codes (§6, plus our delivery extensions)
 MISSING_SECRET = "missing_secret"
 HTTP_ERROR = "http_error"
