@@ -240,7 +240,9 @@ def test_normal_pass_after_same_length_rewrite_fails_loudly(
 
     code, health, err = rec(capsys, repo, transport, "--trace-id", "rw")
     assert code == 1
-    assert "rewritten" in err and "--from-start" in err
+    assert err == ""  # the health document is the whole output (issue 12.3)
+    row = json.loads((ops(repo) / "telemetry" / "reconcile.jsonl").read_text().splitlines()[-1])
+    assert "rewritten" in row["failureMessage"] and "--from-start" in row["failureMessage"]
     expected = "events_unavailable" if not transport else "service_request_failed"
     assert health["transport"]["failureCode"] == expected
     assert "transport_unreachable" in health["reasonCodes"]
