@@ -95,7 +95,10 @@ def write_shard_files(
     reconciled = {
         str(r.get("loopId")): r.get("timestamp")
         for r in state.get("results", [])
-        if isinstance(r, dict) and r.get("status") != "failed" and r.get("timestamp")
+        # a loop this shard gave up on (timeout, backoff, still running) was not reconciled
+        if isinstance(r, dict)
+        and r.get("timestamp")
+        and not str(r.get("reasonCode", "")).startswith("supervise_")
     }
     write_json(
         directory / f"{shard.stem}.heartbeat.json",
@@ -178,4 +181,49 @@ def shard_section(repo: Path, registry: Mapping[str, Any], now: int) -> JSON | N
     }
 
 
-__all__ = ["LIVE_INTERVALS", "Shard", "owner", "shard_section", "shards_dir", "write_shard_files"]
+def merged_shard_state(repo: Path) -> JSON | None:
+    """One fleet state document from every shard's state file (``None``: no shard files).
+
+    Results are concatenated in shard order; the counts, status and reason codes are
+    recomputed by the fleet-reconcile reducer, so the document reads like a ``state.json``
+    of the whole fleet. A dead shard's last results stay in (``fleet-status`` flags those
+    loops as unreconciled through the ``shards`` section).
+    """
+    from ops_manager.reducers.fleet_reconcile import FleetExecution, fleet_state
+
+    directory = shards_dir(FleetPaths.for_repo(repo))
+    states = [
+        state
+        for path in sorted(directory.glob("*.state.json"))
+        if (state := _read(path)) is not None and isinstance(state.get("results"), list)
+    ]
+    if not states:
+        return None
+    results = [r for state in states for r in state["results"] if isinstance(r, dict)]
+    if not results:
+        return None
+    started = [t for s in states if (t := parse_ts(str(s.get("startedAt", "")))) is not None]
+    finished = [t for s in states if (t := parse_ts(str(s.get("updatedAt", "")))) is not None]
+    merged = fleet_state(
+        results,
+        fleet_id=str(states[0].get("fleetId") or "default"),
+        trace_id=str(states[-1].get("traceId") or ""),
+        started=min(started, default=0),
+        finished=max(finished, default=0),
+        execution=FleetExecution(
+            max_parallel=0, deterministic_order=False, from_start=False, max_events=0
+        ),
+    )
+    merged["mergedFromShards"] = len(states)
+    return merged
+
+
+__all__ = [
+    "LIVE_INTERVALS",
+    "Shard",
+    "merged_shard_state",
+    "owner",
+    "shard_section",
+    "shards_dir",
+    "write_shard_files",
+]
