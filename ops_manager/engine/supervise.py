@@ -70,9 +70,11 @@ LOOP_ABANDONED = "supervise_tick_abandoned"
 _MAX_BACKOFF_TICKS = 31
 
 
-def supervise_telemetry_file(repo: Path) -> Path:
-    """``FLEET/telemetry/supervise.jsonl``: one row per tick (lags, durations)."""
-    return FleetPaths.for_repo(repo).telemetry_dir / "supervise.jsonl"
+def supervise_telemetry_file(repo: Path, shard: Shard | None = None) -> Path:
+    """``FLEET/telemetry/supervise.jsonl`` (a shard: ``supervise-K-of-N.jsonl``, so shards on
+    different hosts never interleave their appends): one row per tick (lags, durations)."""
+    name = f"supervise-{shard.stem}.jsonl" if shard is not None else "supervise.jsonl"
+    return FleetPaths.for_repo(repo).telemetry_dir / name
 
 
 @attrs.frozen
@@ -451,7 +453,7 @@ class Supervisor:
         }
         if self.settings.shard is not None:
             row["shard"] = self.settings.shard.label
-        append_line(supervise_telemetry_file(self.settings.repo), row)
+        append_line(supervise_telemetry_file(self.settings.repo, self.settings.shard), row)
 
     # -- the service loop --------------------------------------------------------------------
     def next_delay(self, tick_seconds: float) -> float:
