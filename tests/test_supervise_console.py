@@ -22,6 +22,10 @@ def test_console_lag_chart_reads_the_supervise_stream_across_restarts(tmp_path: 
     rows = [json.loads(line) for line in stream.read_text().splitlines()]
     assert len(rows) >= 3
     assert all(set(r["ingestLagSeconds"]) == {"loop-a", "loop-b"} for r in rows)
+    # the fleet outcome never changed: one reconcile.jsonl row (it carries every result),
+    # not one per tick
+    reconcile_rows = FleetPaths.for_repo(repo).reconcile_telemetry_file.read_text()
+    assert len(reconcile_rows.splitlines()) == 1
     for _ in range(2):  # a fresh console (a restart) sees the same history
         body = ConsoleApi(repo).slo().body
         lag = {s["name"]: s["points"] for s in body["ingestLag"]["series"]}

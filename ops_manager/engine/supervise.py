@@ -68,6 +68,8 @@ LOOP_BACKOFF = "supervise_loop_backoff"
 LOOP_BUSY = "supervise_loop_still_running"
 LOOP_ABANDONED = "supervise_tick_abandoned"
 _MAX_BACKOFF_TICKS = 31
+#: seconds after which an unchanged fleet outcome still gets a ``reconcile.jsonl`` row
+RECONCILE_ROW_EVERY = 300
 
 
 def supervise_telemetry_file(repo: Path, shard: Shard | None = None) -> Path:
@@ -131,6 +133,8 @@ class Supervisor:
         self._registry: JSON = {}
         self._defaults = LoopDefaults()
         self._reload_error: str | None = None
+        self._last_row_key: tuple[str, ...] = ()
+        self._last_row_at = 0
         self.reload()
         if self._reload_error is not None:
             raise OpsError(self._reload_error)
@@ -316,8 +320,15 @@ class Supervisor:
 
     def _write_state(self, results: list[JSON], trace_id: str, started: int, finished: int) -> JSON:
         fleet_id = self._registry.get("fleetId")
+        paths = FleetPaths.for_repo(self.settings.repo)
         if not results:
-            return {"loopCount": 0, "results": [], "status": "success"}
+            # a shard that owns no loop still proves it is alive
+            empty: JSON = {"loopCount": 0, "results": [], "status": "success"}
+            if self.settings.shard is not None:
+                write_shard_files(
+                    paths, self.settings.shard, empty, interval=self.settings.interval, now=finished
+                )
+            return empty
         state = fleet_state(
             results,
             fleet_id=fleet_id if isinstance(fleet_id, str) and fleet_id else "default",
@@ -331,7 +342,6 @@ class Supervisor:
                 max_events=0,
             ),
         )
-        paths = FleetPaths.for_repo(self.settings.repo)
         if self.settings.shard is not None:
             write_shard_files(
                 paths,
@@ -342,10 +352,25 @@ class Supervisor:
             )
             return state
         paths.telemetry_dir.mkdir(parents=True, exist_ok=True)
+        row = self._reconcile_row_due(state, finished)
         with exclusive_lock(paths.lock_file):
             write_json(paths.state_file, state)
-            append_line(paths.reconcile_telemetry_file, telemetry_row(state))
+            if row:
+                append_line(paths.reconcile_telemetry_file, telemetry_row(state))
         return state
+
+    def _reconcile_row_due(self, state: JSON, now: int) -> bool:
+        """Append the ``reconcile.jsonl`` row (which carries every loop's result) only when
+        the fleet's outcome changed or ``RECONCILE_ROW_EVERY`` seconds passed: one row per
+        tick would grow the stream by the whole fleet every 30 s."""
+        key = tuple(
+            json.dumps(state.get(k), sort_keys=True)
+            for k in ("status", "reasonCodes", "loopCount", "successCount", "failedCount")
+        )
+        if key == self._last_row_key and now - self._last_row_at < RECONCILE_ROW_EVERY:
+            return False
+        self._last_row_key, self._last_row_at = key, now
+        return True
 
     def _policy_and_status(self, stop: threading.Event) -> JSON:
         """Fleet policy, autonomous handoff where the policy allows it, fleet status.
