@@ -269,3 +269,20 @@ def test_bad_flags_exit_1_with_one_error_line(fleet: Path, args: list[str], mess
     assert done.returncode == 1
     assert done.stderr.startswith(message)
     assert done.stderr.count("\n") == 1
+
+
+def test_an_invalid_registry_stops_start_up_with_nothing_written(tmp_path: Path) -> None:
+    repo = tmp_path / "fleet"
+    registry = FleetPaths.for_repo(repo).registry_file
+    registry.parent.mkdir(parents=True)
+    registry.write_text('{\n  "schemaVersion": "v1",\n  "loops": [\n')  # torn by an editor
+    done = subprocess.run(
+        [*service_command(), "supervise", "--repo", str(repo), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == f"error: invalid fleet registry JSON: {registry}\n"
+    assert sorted(p.name for p in registry.parent.iterdir()) == ["registry.v1.json"]

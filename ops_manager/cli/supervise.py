@@ -9,9 +9,11 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
+from ops_manager._http import is_loopback
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
 from ops_manager.errors import OpsError
@@ -99,6 +101,14 @@ def run(args: argparse.Namespace) -> int:
         shard=shard,
         registry_file=Path(args.registry_file) if args.registry_file else None,
     )
+    host = args.metrics_host or "127.0.0.1"
+    if not is_loopback(host) and not token:
+        raise OpsError(
+            f"--metrics-host {host} is not loopback: set a token "
+            "(--metrics-token or $OPS_MANAGER_METRICS_TOKEN)"
+        )
+    # registry and environment are validated before anything is created on disk
+    supervisor = Supervisor(settings)
     paths = FleetPaths.for_repo(repo)
     lock_file = (
         shards_dir(paths) / f"{shard.stem}.lock" if shard else paths.fleet_dir / "supervise.lock"
@@ -120,12 +130,9 @@ def run(args: argparse.Namespace) -> int:
     }
     listener: MetricsListener | None = None
     try:
-        supervisor = Supervisor(settings)
-        import time
-
         listener = MetricsListener(
             supervisor.metrics,
-            ListenerConfig(host=args.metrics_host or "127.0.0.1", port=port, token=token or None),
+            ListenerConfig(host=host, port=port, token=token or None),
             lambda: health_verdict(supervisor.last_tick_finished, interval, time.monotonic()),
         )
         sys.stdout.write(f"ops-manager supervise: metrics on {listener.url}/metrics\n")
