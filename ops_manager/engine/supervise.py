@@ -252,10 +252,15 @@ class Supervisor:
 
     def _run_one(self, loop: JSON, ctx: LoopContext) -> JSON:
         """A worker's job: the loop's fleet result, then its new alert outcomes."""
-        result = run_loop(loop, ctx)
         loop_id = str(loop.get("loopId", ""))
         memory = self._memory[loop_id]
         paths = LoopPaths.for_loop(self.settings.repo, loop_id)
+        if memory.alert_offset is None:
+            # first sight: count from here, so this first pass's notifications are included
+            memory.alert_offset = self._count_notifications(paths.alert_telemetry_file, None)
+            if memory.alert_offset is None:
+                memory.alert_offset = 0
+        result = run_loop(loop, ctx)
         memory.alert_offset = self._count_notifications(
             paths.alert_telemetry_file, memory.alert_offset
         )
