@@ -34,7 +34,6 @@ class LoopPool:
     """``workers`` daemon threads taking jobs from one queue, reused across ticks."""
 
     def __init__(self, workers: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._target = workers
         self._clock = clock
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -146,18 +145,6 @@ class LoopPool:
                 kept.append(job)
         for job in kept:
             self._jobs.put(job)
-
-    def resize(self, workers: int) -> None:
-        """Grow or shrink to ``workers`` live threads (SIGHUP may change ``--max-parallel``)."""
-        with self._lock:
-            delta = workers - self._live
-            self._target = workers
-        for _ in range(max(0, delta)):
-            self._spawn()
-        for _ in range(max(0, -delta)):
-            with self._lock:
-                self._live -= 1
-            self._jobs.put(None)
 
 
 __all__ = ["ABANDONED", "TIMED_OUT", "LoopPool"]
