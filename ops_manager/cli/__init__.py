@@ -17,6 +17,10 @@ from ops_manager.errors import OpsError
 
 #: command name -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "supervise": (
+        "ops_manager.cli.supervise",
+        "The main job: keep the fleet reconciled; serve /metrics and /healthz.",
+    ),
     "loop-run-snapshot": (
         "ops_manager.cli.snapshot",
         "Emit a loop_run_snapshot envelope for one loop.",

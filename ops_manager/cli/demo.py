@@ -11,7 +11,8 @@ from ops_manager.cli._parser import CommandParser
 
 HELP = """Build three realistic Superloop runtime repos (a healthy loop, one awaiting approval, one
 whose runner died), reconcile each, let one make progress and reconcile it again
-(incrementally), then print the operator status of the loop that needs attention."""
+(incrementally), supervise them as a fleet for a few ticks (`ops-manager supervise`, metrics
+URL and a summary), then print the operator status of the loop that needs attention."""
 
 
 def configure(p: CommandParser) -> None:
@@ -60,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         f"ingested {result.events_ingested}, cursor at line {cursor['eventLineOffset']} "
         f"of {cursor['eventLineCount']}.\n"
     )
+
+    # issue 15: the main job, `ops-manager supervise`, for a few ticks over the same loops
+    from ops_manager.engine.demo_supervise import supervise_demo
+
+    supervise_demo(root, {loop: repo for loop, (repo, _) in loops.items()}, out)
 
     repo = loops["flaky-migration"][0]
     out(f"\n$ ops-manager status --repo {repo} --loop flaky-migration --pretty\n")

@@ -66,12 +66,17 @@ class _SloViews(_FleetViews):
         ]
         if fleet_points:
             latency.append({"name": "fleet reconcile", "points": fleet_points})
-        with self._lag_lock:
-            lag = [
-                {"name": loop_id, "points": [[t, v] for t, v in samples]}
-                for loop_id, samples in sorted(self._lag.items())
-                if samples
-            ]
+        lag, ticks = self._supervise_series()
+        if ticks:
+            latency.append({"name": "supervise tick", "points": ticks})
+        if not lag:
+            # no supervisor has written its telemetry stream: the samples this console saw
+            with self._lag_lock:
+                lag = [
+                    {"name": loop_id, "points": [[t, v] for t, v in samples]}
+                    for loop_id, samples in sorted(self._lag.items())
+                    if samples
+                ]
         body: JSON = {
             "generatedAt": format_ts(now),
             "reconcileLatency": {"unit": "seconds", "series": latency},
@@ -83,6 +88,30 @@ class _SloViews(_FleetViews):
             ),
         }
         return ApiResponse(200, body)
+
+    def _supervise_series(self) -> tuple[list[JSON], list[list[object]]]:
+        """Ingest lag per loop and tick durations from ``supervise*.jsonl`` (issue 15):
+        persisted by ``ops-manager supervise``, so the charts survive a console restart."""
+        per_loop: dict[str, list[list[object]]] = {}
+        ticks: list[list[object]] = []
+        directory = fleet_dir(self.repo) / "telemetry"
+        for path in sorted(directory.glob("supervise*.jsonl")):
+            for row in recent_records(path, SLO_WINDOW):
+                stamp = _str(row.get("timestamp"))
+                if stamp is None:
+                    continue
+                duration = _num(row.get("tickDurationSeconds"))
+                if duration is not None:
+                    ticks.append([stamp, duration])
+                for loop_id, value in _obj(row.get("ingestLagSeconds")).items():
+                    lag = _num(value)
+                    if lag is not None:
+                        per_loop.setdefault(str(loop_id), []).append([stamp, lag])
+        series = [
+            {"name": loop_id, "points": sorted(points, key=lambda p: str(p[0]))}
+            for loop_id, points in sorted(per_loop.items())
+        ]
+        return series, sorted(ticks, key=lambda p: str(p[0]))
 
     def _loop_row_health_sample(self, loop_id: str) -> None:
         """Record the loop's current ingest lag (from ``health.json``) as a sample."""

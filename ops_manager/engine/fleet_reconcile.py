@@ -266,9 +266,9 @@ def fleet_reconcile(
     if not loops:
         raise OpsError("fleet reconcile produced no loop results")
     defaults = loop_defaults if loop_defaults is not None else loop_defaults_from_env(environ)
-    _warm_up(loops)
+    warm_up(loops)
 
-    context = _LoopContext(
+    context = LoopContext(
         repo=repo,
         fleet_trace_id=trace_id,
         settings=settings,
@@ -299,7 +299,7 @@ def fleet_reconcile(
     return FleetReconcileResult(state=state, files=files)
 
 
-def _warm_up(loops: list[JSON]) -> None:
+def warm_up(loops: list[JSON]) -> None:
     """Import lazily-loaded modules once, on this thread, before the workers start."""
     from ops_manager.plugins import get_plugin_manager
 
@@ -311,7 +311,9 @@ def _warm_up(loops: list[JSON]) -> None:
 
 
 @attrs.frozen
-class _LoopContext:
+class LoopContext:
+    """What :func:`run_loop` needs besides the loop (shared by every loop of one run)."""
+
     repo: Path
     fleet_trace_id: str
     settings: FleetReconcileSettings
@@ -322,9 +324,9 @@ class _LoopContext:
 
 
 def _fan_out(
-    loops: list[JSON], context: _LoopContext, max_parallel: int, progress: ProgressFn | None
+    loops: list[JSON], context: LoopContext, max_parallel: int, progress: ProgressFn | None
 ) -> list[JSON]:
-    """Run :func:`_run_loop` for every loop on ``max_parallel`` threads; launch order back.
+    """Run :func:`run_loop` for every loop on ``max_parallel`` threads; launch order back.
 
     Equivalent to §3.1's FIFO window for what can be observed (result order, the
     concurrency bound), without its head-of-line blocking: a free worker always takes the
@@ -335,7 +337,7 @@ def _fan_out(
     done = failed = 0
     if max_parallel == 1 or total == 1:
         for index, loop in enumerate(loops):
-            result = results[index] = _run_loop(loop, context)
+            result = results[index] = run_loop(loop, context)
             done += 1
             if result.get("status") == FAILED:
                 failed += 1
@@ -345,10 +347,10 @@ def _fan_out(
     executor = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="fleet-loop")
     try:
         index_of: dict[Future[JSON], int] = {
-            executor.submit(_run_loop, loop, context): index for index, loop in enumerate(loops)
+            executor.submit(run_loop, loop, context): index for index, loop in enumerate(loops)
         }
         for future in as_completed(index_of):
-            result = results[index_of[future]] = future.result()  # _run_loop never raises
+            result = results[index_of[future]] = future.result()  # run_loop never raises
             done += 1
             if result.get("status") == FAILED:
                 failed += 1
@@ -360,7 +362,7 @@ def _fan_out(
     return [r for r in results if r is not None]
 
 
-def _run_loop(loop: JSON, ctx: _LoopContext) -> JSON:
+def run_loop(loop: JSON, ctx: LoopContext) -> JSON:
     """Reconcile one loop and reduce the outcome to its result object. Never raises."""
     loop_id = str(loop.get("loopId", ""))
     trace_id = loop_trace_id(ctx.fleet_trace_id, loop_id)
@@ -389,7 +391,7 @@ def _run_loop(loop: JSON, ctx: _LoopContext) -> JSON:
     )
 
 
-def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: _LoopContext) -> LoopRun:
+def _reconcile_loop(loop: JSON, loop_id: str, trace_id: str, ctx: LoopContext) -> LoopRun:
     transport = loop.get("transport") or "local"
     found = loop.get("service")
     service: JSON = found if isinstance(found, dict) else {}
@@ -489,10 +491,13 @@ __all__ = [
     "FleetFiles",
     "FleetReconcileResult",
     "FleetReconcileSettings",
+    "LoopContext",
     "LoopDefaults",
     "ProgressFn",
     "ReconcileFn",
     "fleet_reconcile",
     "loop_defaults_from_env",
     "resolve_trace_id",
+    "run_loop",
+    "warm_up",
 ]

@@ -133,17 +133,24 @@ def fleet_status(
     ``review_expired``). Raises :class:`OpsError` (exit 1) as listed in
     the module docstring.
     """
+    from ops_manager.engine.supervise_shards import merged_shard_state, shard_section
+
     fleet = FleetPaths.for_repo(repo)
     resolved = (files or FleetStatusFiles()).resolve(fleet)
     state_path = resolved["fleetStateFile"]
-    if not state_path.is_file():
+    # a sharded fleet (``supervise --shard K/N``) has no state.json: its shards' states
+    # are merged instead, unless --fleet-state-file names a file explicitly
+    merged = None
+    if files is None or files.fleet_state is None:
+        merged = merged_shard_state(fleet.repo) if not state_path.is_file() else None
+    if merged is None and not state_path.is_file():
         raise OpsError(f"fleet state file not found: {state_path}")
     at = utc_now_epoch() if now is None else now
     registry = load_registry(fleet.repo, resolved["registryFile"], now=at)
-    fleet_state = read_fleet_state(state_path)
+    fleet_state = merged if merged is not None else read_fleet_state(state_path)
     policy_state = read_optional_state(resolved["policyStateFile"], "policy")
     handoff_state = read_optional_state(resolved["handoffStateFile"], "handoff")
-    return build_fleet_status(
+    doc = build_fleet_status(
         registry,
         fleet_state,
         now=at,
@@ -155,3 +162,8 @@ def fleet_status(
         latest_handoff_telemetry=last_jsonl_row(resolved["handoffTelemetryFile"]),
         extra_sections=extra_sections,
     )
+    shards = shard_section(fleet.repo, registry, at)
+    if shards is not None:
+        # only when a sharded supervisor ever ran: unsharded output is unchanged
+        doc["shards"] = shards
+    return doc

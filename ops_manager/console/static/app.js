@@ -502,7 +502,7 @@
       label: "ingest lag in seconds per loop",
       fmt: (v) => fmtSecs(v),
       tick: (v) => (v >= 120 ? fmtSecs(v) : Math.round(v * 100) / 100 + " s"),
-      note: "health.metrics.ingestLagSeconds at each reconcile pass the console has seen.",
+      note: "health.metrics.ingestLagSeconds per supervise tick (fleet/telemetry/supervise*.jsonl; without a supervisor: each reconcile pass the console has seen).",
     });
     const d = slo.deliverySuccess;
     const totals = d.totals || {};
