@@ -153,6 +153,15 @@ def _loop_table(
 
 def status_table(status: Mapping[str, Any], *, color: bool = False) -> str:
     """``status``: one row for the loop (health, lag, reconcile age, last intent if pending)."""
+    return loops_table([status], color=color)
+
+
+def loops_table(statuses: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:
+    """Several ``status`` documents (e.g. one per sprite repo) as one worst-first table."""
+    return _loop_table([_status_row(s) for s in statuses], color=color)
+
+
+def _status_row(status: Mapping[str, Any]) -> tuple[str, str, str, str, str, str, str]:
     health = status.get("health") or {}
     control = status.get("control") or {}
     reconcile = status.get("reconcile") or {}
@@ -161,7 +170,7 @@ def status_table(status: Mapping[str, Any], *, color: bool = False) -> str:
         if str(control.get("lastStatus") or "").startswith("pending")
         else "0"
     )
-    row = (
+    return (
         _text((status.get("source") or {}).get("loopId")),
         _text((status.get("lifecycle") or {}).get("state")),
         _text(health.get("status") or "unknown"),
@@ -172,7 +181,34 @@ def status_table(status: Mapping[str, Any], *, color: bool = False) -> str:
         ),
         pending,
     )
-    return _loop_table([row], color=color)
+
+
+def attention(status: Mapping[str, Any]) -> str | None:
+    """One sentence for a person when the loop needs attention, else ``None``.
+
+    Unhealthy health comes first (with the heartbeat age when that is the reason); a
+    healthy loop waiting for an approval needs a person too.
+    """
+    loop = _text((status.get("source") or {}).get("loopId"))
+    repo = _text((status.get("source") or {}).get("repoPath"))
+    lifecycle = _text((status.get("lifecycle") or {}).get("state"))
+    health = status.get("health") or {}
+    state = str(health.get("status") or "unknown")
+    if state != "healthy":
+        codes = _text(health.get("reasonCodes"))
+        beat = ((status.get("visibility") or {}).get("heartbeat") or {}).get("heartbeatLagSeconds")
+        heard = f", last heartbeat {fmt_age(beat)} ago" if isinstance(beat, int) else ""
+        return (
+            f"{loop} is {state} ({codes}{heard}) although its lifecycle says {lifecycle}:"
+            f" check the run, and cancel it if it is dead"
+            f" (ops-manager control --repo {repo} --loop {loop} --intent cancel)."
+        )
+    if lifecycle == "awaiting_approval":
+        return (
+            f"{loop} is waiting for an operator's approval"
+            f" (ops-manager control --repo {repo} --loop {loop} --intent approve, or reject)."
+        )
+    return None
 
 
 def _reconciled(outcome: Any, now: Any, then: Any) -> str:
