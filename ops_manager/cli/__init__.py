@@ -124,6 +124,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ops_manager.cli.plugins",
         "List installed plugins, their versions, hooks and what they provide.",
     ),
+    "completion": (
+        "ops_manager.cli.completion",
+        "Print a shell completion script (bash or zsh).",
+    ),
 }
 
 

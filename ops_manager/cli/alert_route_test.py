@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser
 from ops_manager.errors import OpsError
 
@@ -32,6 +33,7 @@ def configure(p: CommandParser) -> None:
         help="a sink whose secret env vars are unset does not receive",
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print each case")
+    add_format_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         route_test,
     )
 
+    fmt = output_format(args)
     category: str | None = args.category or None
     if category and args.cases_file:
         raise OpsError("--category cannot be combined with --cases-file")
@@ -60,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
     )
     present = env_presence(config) if args.env_check else None
     results = route_test(config, cases, present=present)
-    for result in results:
-        sys.stdout.write(dumps(result, bool(args.pretty)) + "\n")
+    if fmt == "table":
+        from ops_manager.cli._table import route_test_table
+
+        sys.stdout.write(route_test_table(results, color=color_enabled(sys.stdout)))
+    else:
+        for result in results:
+            sys.stdout.write(dumps(result, bool(args.pretty)) + "\n")
     # the per-case objects ("pass": false, and why) are the failure document: they are the
     # whole output, no extra error line (docs/output-and-errors.md)
     return 1 if any(r.get("pass") is False for r in results) else 0

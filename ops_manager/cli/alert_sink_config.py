@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser
 
 HELP = """Validate the alert sink config (fail-closed) and print a summary, the sink list, or
@@ -31,12 +32,14 @@ def configure(p: CommandParser) -> None:
         "--no-env-check", action="store_true", help="do not require enabled sinks' secrets"
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print JSON")
+    add_format_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the resolver's output (exit 0) or fail with the contract's error (exit 1)."""
     from ops_manager.engine.alert_config import ResolverRequest, resolve_sink_config
 
+    fmt = output_format(args)
     output = resolve_sink_config(
         ResolverRequest(
             config_file=args.config_file or None,
@@ -48,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if output.text is not None:
         sys.stdout.write(output.text)
+    elif fmt == "table":
+        from ops_manager.cli._table import sink_config_table
+
+        sys.stdout.write(sink_config_table(output.document or {}, color=color_enabled(sys.stdout)))
     else:
         sys.stdout.write(dumps(output.document, bool(args.pretty)) + "\n")
     return 0

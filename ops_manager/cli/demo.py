@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import color_enabled
 from ops_manager.cli._parser import CommandParser
 
 HELP = """Build three realistic Superloop runtime repos (a healthy loop, one awaiting approval, one
 whose runner died), reconcile each, let one make progress and reconcile it again
 (incrementally), supervise them as a fleet for a few ticks (`ops-manager supervise`, metrics
-URL and a summary), then print the operator status of the loop that needs attention."""
+URL and a summary), then show every loop's status as a table and say, in a sentence each, which
+loops need attention and why."""
 
 
 def configure(p: CommandParser) -> None:
@@ -28,6 +29,7 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the tour and print it."""
     from ops_manager._timefmt import utc_now_epoch
+    from ops_manager.cli._table import attention, loops_table, rank
     from ops_manager.engine.demo import append_progress, build_demo
     from ops_manager.engine.reconcile import ReconcileSettings, reconcile
     from ops_manager.engine.status import loop_status
@@ -67,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
 
     supervise_demo(root, {loop: repo for loop, (repo, _) in loops.items()}, out)
 
+    statuses = [loop_status(LoopPaths.for_loop(repo, loop)) for loop, (repo, _) in loops.items()]
+    out("\n$ ops-manager status --repo <repo> --loop <loop> --format table   (each loop)\n")
+    out(loops_table(statuses, color=color_enabled(sys.stdout)))
+    worst_first = sorted(statuses, key=lambda s: rank(str((s.get("health") or {}).get("status"))))
+    sentences = [s for s in (attention(status) for status in worst_first) if s]
+    if sentences:
+        out("\nNeeds attention:\n")
+        out("".join(f"  - {s}\n" for s in sentences))
     repo = loops["flaky-migration"][0]
-    out(f"\n$ ops-manager status --repo {repo} --loop flaky-migration --pretty\n")
-    status = loop_status(LoopPaths.for_loop(repo, "flaky-migration"))
-    out(dumps(status, pretty=True) + "\n")
     out(
-        "\nflaky-migration: lifecycle alone says 'running' (state.json was left active), but "
-        "ingest and heartbeat lag say the run is dead: health is critical, and an escalation "
-        f"was appended to {LoopPaths.for_loop(repo, 'flaky-migration').escalations_file}.\n"
+        "\nThe full status document (the JSON the contract defines, for scripts):\n"
+        f"  ops-manager status --repo {repo} --loop flaky-migration --pretty\n"
     )
     return 0

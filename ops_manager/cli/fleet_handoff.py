@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser, nonneg_int, require
 from ops_manager.errors import OpsError
 
@@ -64,6 +65,7 @@ def configure(p: CommandParser) -> None:
         "--no-runtime-confirm", action="store_true", help="control calls skip confirmation"
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print stdout (files stay compact)")
+    add_format_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager.reducers.fleet_handoff import MODE_AUTONOMOUS, MODE_MANUAL
     from ops_manager.store import resolve_repo
 
+    fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     prefix = "fleet-handoff" if args.idempotency_prefix is None else args.idempotency_prefix
     if prefix == "":
@@ -116,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
         runtime_confirm=not args.no_runtime_confirm,
     )
     result = fleet_handoff(settings)
+    if fmt == "table":
+        from ops_manager.cli._table import fleet_handoff_table
+
+        sys.stdout.write(fleet_handoff_table(result.state, color=color_enabled(sys.stdout)))
+        return result.exit_code
     sys.stdout.write(dumps(result.state, bool(args.pretty)) + "\n")
     return result.exit_code
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser, nonneg_int, require
 
 HELP = """Turn the fleet state into action candidates (reconcile_failed, health_critical,
@@ -44,6 +45,7 @@ def configure(p: CommandParser) -> None:
         help="default: fleet state traceId, then $OPS_MANAGER_TRACE_ID, else generated",
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print")
+    add_format_flag(p)
 
 
 def _warn(message: str) -> None:
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager.engine.fleet_policy import FleetPolicyFiles, fleet_policy
     from ops_manager.store import resolve_repo
 
+    fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     window = (
         None
@@ -75,5 +78,10 @@ def run(args: argparse.Namespace) -> int:
         trace_id=args.trace_id or None,
         warn=_warn,
     )
+    if fmt == "table":
+        from ops_manager.cli._table import fleet_policy_table
+
+        sys.stdout.write(fleet_policy_table(evaluation.state, color=color_enabled(sys.stdout)))
+        return 0
     sys.stdout.write(dumps(evaluation.state, bool(args.pretty)) + "\n")
     return 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 from ops_manager._jsonfmt import dumps
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
+from ops_manager.cli._progress import ProgressLine, progress_line
+
+__all__ = ["HELP", "ProgressLine", "configure", "progress_line", "run"]
 
 HELP = """Reconcile every loop of the fleet registry in this process, at most --max-parallel at
 a time (local and sprite_service loops mixed), then write the fleet state.json (== stdout)
@@ -53,61 +53,6 @@ def configure(p: CommandParser) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--pretty", action="store_true", help="pretty-print stdout (files stay compact)")
-
-
-class ProgressLine:
-    """``reconciled 340/1000 loops (12 failed) 8.2s`` on one line, rewritten in place.
-
-    Writes ``\\r`` + text + erase-to-end-of-line, at most every ``min_interval`` seconds
-    (the last update always), and a newline from :meth:`finish`, so the shell prompt or
-    the next message starts on a fresh line.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        min_interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream
-        self.min_interval = min_interval
-        self.clock = clock
-        self.started = clock()
-        self._last_write: float | None = None
-        self._wrote = False
-
-    def __call__(self, done: int, total: int, failed: int) -> None:
-        """Report that ``done`` of ``total`` loops finished, ``failed`` of them failed."""
-        now = self.clock()
-        last = self._last_write
-        if done < total and last is not None and now - last < self.min_interval:
-            return
-        self._last_write = now
-        elapsed = now - self.started
-        self.stream.write(
-            f"\rreconciled {done}/{total} loops ({failed} failed) {elapsed:.1f}s\x1b[K"
-        )
-        self.stream.flush()
-        self._wrote = True
-
-    def finish(self) -> None:
-        """End the progress line (no-op when nothing was written)."""
-        if self._wrote:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._wrote = False
-
-
-def progress_line(stream: TextIO, *, quiet: bool) -> ProgressLine | None:
-    """A :class:`ProgressLine` on ``stream`` when it is a terminal and not ``quiet``."""
-    if quiet:
-        return None
-    try:
-        interactive = stream.isatty()
-    except (AttributeError, ValueError):
-        interactive = False
-    return ProgressLine(stream) if interactive else None
 
 
 def run(args: argparse.Namespace) -> int:

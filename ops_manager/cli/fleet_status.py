@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser, require
 
 HELP = """Fleet posture from the last fleet-reconcile: status and counts, health rollup,
@@ -51,6 +52,7 @@ def configure(p: CommandParser) -> None:
         help="default <repo>/.superloop/ops-manager/fleet/telemetry/handoff.jsonl",
     )
     p.add_argument("--pretty", action="store_true", help="pretty-print")
+    add_format_flag(p)
 
 
 def _path(value: str | None) -> Path | None:
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager.engine.fleet_status import FleetStatusFiles, fleet_status
     from ops_manager.store import resolve_repo
 
+    fmt = output_format(args)
     repo = resolve_repo(require(args.repo, "--repo"))
     files = FleetStatusFiles(
         registry=_path(args.registry_file),
@@ -72,5 +75,13 @@ def run(args: argparse.Namespace) -> int:
         handoff_telemetry=_path(args.handoff_telemetry_file),
     )
     status = fleet_status(repo, files=files)
+    if fmt == "table":
+        from ops_manager.cli._format import fleet_table_inputs
+        from ops_manager.cli._table import fleet_status_table
+
+        health, intents = fleet_table_inputs(status)
+        color = color_enabled(sys.stdout)
+        sys.stdout.write(fleet_status_table(status, health=health, intents=intents, color=color))
+        return 0
     sys.stdout.write(dumps(status, bool(args.pretty)) + "\n")
     return 0

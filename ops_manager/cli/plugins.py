@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, output_format
 from ops_manager.cli._parser import CommandParser
 
 HELP = """List every plugin registered with ops-manager: the built-in ones and those installed
@@ -25,6 +26,7 @@ def configure(p: CommandParser) -> None:
     """Declare the flags of ``plugins``."""
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--pretty", action="store_true", help="pretty-print the JSON")
+    add_format_flag(p, default="table")
 
 
 def _provides(pm: Any, plugin: object) -> dict[str, list[str]]:
@@ -90,32 +92,15 @@ def plugin_inventory() -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: p["name"])
 
 
-def _table(plugins: list[dict[str, Any]]) -> str:
-    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "PROVIDES")]
-    for p in plugins:
-        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["provides"].items())
-        rows.append(
-            (
-                p["name"],
-                p["distribution"] or "-",
-                p["version"] or "-",
-                ", ".join(p["hooks"]) or "-",
-                provides or "-",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:-1])) + "  " + r[-1]
-        for r in rows
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the inventory."""
+    # plugins has always printed a table by default; --json is kept as --format json
+    fmt = "json" if args.json and args.format is None else output_format(args, default="table")
     plugins = plugin_inventory()
-    if args.json:
+    if fmt == "json":
         sys.stdout.write(dumps({"plugins": plugins}, bool(args.pretty)) + "\n")
     else:
-        sys.stdout.write(_table(plugins))
+        from ops_manager.cli._table import plugins_table
+
+        sys.stdout.write(plugins_table(plugins))
     return 0

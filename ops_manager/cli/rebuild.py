@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser, require
 
 HELP = """Re-fold every projection of a loop from its append-only streams (events.jsonl,
@@ -21,6 +22,7 @@ def configure(p: CommandParser) -> None:
     p.add_argument("--loop", metavar="ID", help="loop id (required)")
     p.add_argument("--write", action="store_true", help="restore what differs and is rebuildable")
     p.add_argument("--pretty", action="store_true", help="pretty-print the report")
+    add_format_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager.engine.rebuild import rebuild
     from ops_manager.store import LoopPaths, resolve_repo
 
+    fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
     report = rebuild(paths, write=bool(args.write))
+    if fmt == "table":
+        from ops_manager.cli._table import rebuild_table
+
+        sys.stdout.write(rebuild_table(report.to_json(), color=color_enabled(sys.stdout)))
+        return report.exit_code
     sys.stdout.write(dumps(report.to_json(), bool(args.pretty)) + "\n")
     return report.exit_code

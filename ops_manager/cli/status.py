@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
+from ops_manager.cli._format import add_format_flag, color_enabled, output_format
 from ops_manager.cli._parser import CommandParser, positive_int, require
 
 HELP = """Operator status for one loop: lifecycle state, health and its reasons, cursor, last
@@ -38,6 +39,7 @@ def configure(p: CommandParser) -> None:
         p.add_argument(f"--{flag}", metavar="PATH", help=f"default {default}")
     p.add_argument("--summary-window", metavar="N", help="telemetry summary window (default 200)")
     p.add_argument("--pretty", action="store_true", help="pretty-print")
+    add_format_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager.engine.status import StatusFiles, loop_status
     from ops_manager.store import LoopPaths, resolve_repo
 
+    fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     window = positive_int(args.summary_window, "--summary-window must be an integer >= 1", 200)
@@ -55,5 +58,10 @@ def run(args: argparse.Namespace) -> int:
         if (value := getattr(args, flag.replace("-", "_")))
     }
     status = loop_status(paths, files=StatusFiles(**overrides), summary_window=window)
+    if fmt == "table":
+        from ops_manager.cli._table import status_table
+
+        sys.stdout.write(status_table(status, color=color_enabled(sys.stdout)))
+        return 0
     sys.stdout.write(dumps(status, bool(args.pretty)) + "\n")
     return 0
