@@ -1,7 +1,7 @@
 """Progress of a long run on stderr, for a person watching a terminal.
 
 Reusable by any command that works through many loops (``fleet-reconcile`` today,
-``supervise --once`` next). Wiring it in is three lines::
+``supervise --once``). Wiring it in is three lines::
 
     from ops_manager.cli._progress import progress_line
 

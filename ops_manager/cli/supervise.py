@@ -16,6 +16,7 @@ from types import FrameType
 from ops_manager._http import is_loopback
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
+from ops_manager.cli._progress import progress_line
 from ops_manager.errors import OpsError
 
 HELP = """Run the fleet's reconcile loop forever in this process: every --interval seconds,
@@ -141,7 +142,14 @@ def run(args: argparse.Namespace) -> int:
             began = time.monotonic()
             do_reload = reload.is_set()
             reload.clear()
-            summary = supervisor.tick(stop, reload=do_reload)
+            # a person running one tick by hand sees it advance (a terminal only; the
+            # JSON tick line still follows on stderr)
+            progress = progress_line(sys.stderr) if args.once else None
+            try:
+                summary = supervisor.tick(stop, reload=do_reload, progress=progress)
+            finally:
+                if progress is not None:
+                    progress.finish()
             if do_reload:
                 summary["reloaded"] = True
             sys.stderr.write(dumps_compact(summary) + "\n")

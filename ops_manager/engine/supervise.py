@@ -161,8 +161,18 @@ class Supervisor:
         return [loop for loop in found if shard.owns(str(loop.get("loopId", "")))]
 
     # -- one tick ---------------------------------------------------------------------------
-    def tick(self, stop: threading.Event | None = None, *, reload: bool = False) -> JSON:
-        """One pass over the fleet; returns the tick summary (also the stderr log line)."""
+    def tick(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        reload: bool = False,
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> JSON:
+        """One pass over the fleet; returns the tick summary (also the stderr log line).
+
+        ``progress(done, total, failed)`` is called as each loop's reconcile ends (the CLI
+        passes a terminal progress line for ``--once``; see ``cli/_progress.py``).
+        """
         stop = stop or threading.Event()
         began = time.monotonic()
         if reload:
@@ -197,7 +207,23 @@ class Supervisor:
                 held[loop_id] = LOOP_BACKOFF
             else:
                 jobs.append((loop_id, _bind(self._run_one, loop, ctx)))
-        outcomes = self.pool.run(jobs, timeout=self.settings.effective_loop_timeout, stop=stop)
+        counts = [0, 0]  # done, failed
+
+        def _ended(key: object, outcome: Any) -> None:
+            counts[0] += 1
+            if isinstance(outcome, BaseException) or not isinstance(outcome, dict):
+                counts[1] += 1  # an exception, a timeout or an abandoned loop
+            elif outcome.get("status") == FAILED:
+                counts[1] += 1
+            if progress is not None:
+                progress(counts[0], len(jobs), counts[1])
+
+        outcomes = self.pool.run(
+            jobs,
+            timeout=self.settings.effective_loop_timeout,
+            stop=stop,
+            on_result=_ended if progress is not None else None,
+        )
         results: list[JSON] = []
         timed_out = abandoned = 0
         for loop in loops:
