@@ -338,3 +338,32 @@ def test_colour_on_a_terminal_unless_no_color(fleet: Path) -> None:
     assert "critical" in plain and "4 loops: 1 critical, 2 degraded, 1 healthy" in plain
     piped = subprocess.run([str(CLI), *argv], capture_output=True, text=True, env=env, timeout=60)
     assert piped.returncode == 0 and ANSI not in piped.stdout
+
+
+def test_status_table_names_presumed_dead_and_finished_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Lifecycle alone says ``running`` for a dead run: the table and the sentence say more."""
+    import json
+
+    from ops_manager._timefmt import format_ts, utc_now_epoch
+    from ops_manager.cli._table import attention
+    from tests.runtime_fixtures import runtime_tree
+
+    now = utc_now_epoch()
+    dead = runtime_tree(tmp_path / "dead", "died", start=format_ts(now - 5 * 3600), loop_id="d")
+    done = runtime_tree(tmp_path / "done", "complete", start=format_ts(now - 5 * 3600), loop_id="f")
+    for repo, loop in ((dead, "d"), (done, "f")):
+        assert cli(capsys, "reconcile", "--repo", repo, "--loop", loop)[0] == 0
+    _, out, _ = cli(capsys, "status", "--repo", dead, "--loop", "d", "--format", "table")
+    row = lines_of(out)[1]
+    assert row[:3] == ["d", "running (presumed dead)", "critical"]
+    _, out, _ = cli(capsys, "status", "--repo", done, "--loop", "f", "--format", "table")
+    row = lines_of(out)[1]
+    assert row[1].endswith("(finished)") and row[2] == "healthy"
+    _, doc, _ = cli(capsys, "status", "--repo", dead, "--loop", "d")
+    sentence = attention(json.loads(doc))
+    assert sentence is not None and sentence.startswith("d looks dead:")
+    assert "active-run.json is missing" in sentence and "--intent cancel" in sentence
+    _, doc, _ = cli(capsys, "status", "--repo", done, "--loop", "f")
+    assert attention(json.loads(doc)) is None

@@ -172,7 +172,7 @@ def _status_row(status: Mapping[str, Any]) -> tuple[str, str, str, str, str, str
     )
     return (
         _text((status.get("source") or {}).get("loopId")),
-        _text((status.get("lifecycle") or {}).get("state")),
+        _lifecycle_cell(status.get("lifecycle") or {}),
         _text(health.get("status") or "unknown"),
         _text(health.get("reasonCodes")),
         _lag(_metric(health, "ingestLagSeconds")),
@@ -181,6 +181,16 @@ def _status_row(status: Mapping[str, Any]) -> tuple[str, str, str, str, str, str
         ),
         pending,
     )
+
+
+def _lifecycle_cell(lifecycle: Mapping[str, Any]) -> str:
+    """The lifecycle state, with the run's posture when it says more (``running (presumed
+    dead)``, ``stopped (finished)``): lifecycle alone says ``running`` for a dead run."""
+    state = _text(lifecycle.get("state"))
+    posture = lifecycle.get("posture")
+    if isinstance(posture, str) and posture and posture != state:
+        return f"{state} ({posture.replace('_', ' ')})"
+    return state
 
 
 def attention(status: Mapping[str, Any]) -> str | None:
@@ -194,6 +204,17 @@ def attention(status: Mapping[str, Any]) -> str | None:
     lifecycle = _text((status.get("lifecycle") or {}).get("state"))
     health = status.get("health") or {}
     state = str(health.get("status") or "unknown")
+    dead = (status.get("lifecycle") or {}).get("presumedDead")
+    if isinstance(dead, Mapping):
+        lag = dead.get("ingestLagSeconds")
+        quiet = f" {fmt_age(lag)} ago" if isinstance(lag, int) else ""
+        return (
+            f"{loop} looks dead: state.json still says active, but active-run.json is"
+            f" {_text(dead.get('activeRunFile'))} and its last event"
+            f" ({_text(dead.get('lastEventName'))}) was{quiet}, with no terminal event;"
+            f" health is {state}. Check the sandbox, then cancel it"
+            f" (ops-manager control --repo {repo} --loop {loop} --intent cancel)."
+        )
     if state != "healthy":
         codes = _text(health.get("reasonCodes"))
         beat = ((status.get("visibility") or {}).get("heartbeat") or {}).get("heartbeatLagSeconds")
@@ -204,8 +225,10 @@ def attention(status: Mapping[str, Any]) -> str | None:
             f" (ops-manager control --repo {repo} --loop {loop} --intent cancel)."
         )
     if lifecycle == "awaiting_approval":
+        since = (status.get("lifecycle") or {}).get("awaitingApprovalSince")
+        when = f" since {since}" if isinstance(since, str) and since else ""
         return (
-            f"{loop} is waiting for an operator's approval"
+            f"{loop} is waiting for an operator's approval{when}"
             f" (ops-manager control --repo {repo} --loop {loop} --intent approve, or reject)."
         )
     return None
