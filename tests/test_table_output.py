@@ -367,3 +367,20 @@ def test_status_table_names_presumed_dead_and_finished_runs(
     assert "active-run.json is missing" in sentence and "--intent cancel" in sentence
     _, doc, _ = cli(capsys, "status", "--repo", done, "--loop", "f")
     assert attention(json.loads(doc)) is None
+
+
+def test_fleet_status_table_shows_the_posture_from_health() -> None:
+    from ops_manager.cli._table import fleet_status_table
+
+    doc = {
+        "generatedAt": "2026-12-07T06:00:00Z",
+        "fleet": {"status": "success", "updatedAt": "2026-12-07T06:00:00Z"},
+        "loops": [
+            {"loopId": "a", "transitionState": "running", "healthStatus": "critical"},
+            {"loopId": "b", "transitionState": "running", "healthStatus": "healthy"},
+        ],
+    }
+    health = {"a": {"posture": {"kind": "presumed_dead"}}, "b": None}
+    rows = lines_of(fleet_status_table(doc, health=health))
+    assert rows[1][:3] == ["a", "running (presumed dead)", "critical"]
+    assert rows[2][:3] == ["b", "running", "healthy"]

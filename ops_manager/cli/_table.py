@@ -264,7 +264,12 @@ def fleet_status_table(
         rows.append(
             (
                 loop_id,
-                _text(loop.get("transitionState") or "unknown"),
+                _lifecycle_cell(
+                    {
+                        "state": loop.get("transitionState") or "unknown",
+                        "posture": ((h or {}).get("posture") or {}).get("kind"),
+                    }
+                ),
                 _text(loop.get("healthStatus") or "unknown"),
                 _text(loop.get("healthReasonCodes") or loop.get("reasonCode")),
                 _lag(_metric(h, "ingestLagSeconds")),
