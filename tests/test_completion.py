@@ -98,29 +98,16 @@ def test_progress_line_verb_and_silence_off_a_terminal() -> None:
 def test_fleet_reconcile_progress_on_a_terminal_only(tmp_path: Path) -> None:
     repo = make_fleet_repo(tmp_path / "fleet", ["a", "b", "c"], without_artifacts=["c"])
     argv = [str(CLI), "fleet-reconcile", "--repo", str(repo)]
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, timeout=120)
-    finally:
-        os.close(slave)
-    err = b""
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        err += data
-    os.close(master)
-    assert proc.returncode == 0
+    code, out, err = _stderr_on_a_terminal(argv)
+    assert code == 0
     assert b"reconciled 3/3 loops (1 failed)" in err
-    assert proc.stdout.startswith(b"{")
+    assert out.startswith(b"{")
     piped = subprocess.run(argv, capture_output=True, timeout=120)
     assert piped.returncode == 0 and piped.stderr == b""
 
 
-def _stderr_on_a_terminal(argv: list[str]) -> tuple[int, bytes]:
+def _stderr_on_a_terminal(argv: list[str]) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` with stderr on a pseudo-terminal; ``(exit code, stdout, stderr)``."""
     master, slave = pty.openpty()
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, timeout=120)
@@ -136,17 +123,18 @@ def _stderr_on_a_terminal(argv: list[str]) -> tuple[int, bytes]:
             break
         err += data
     os.close(master)
-    return proc.returncode, err
+    return proc.returncode, proc.stdout, err
 
 
 def test_supervise_once_progress_on_a_terminal_only(tmp_path: Path) -> None:
     repo = make_fleet_repo(tmp_path / "fleet", ["a", "b", "c"], without_artifacts=["c"])
     argv = [str(CLI), "supervise", "--repo", str(repo), "--once"]
-    code, err = _stderr_on_a_terminal(argv)
+    code, out, err = _stderr_on_a_terminal(argv)
     assert code == 0
     assert b"reconciled 3/3 loops (1 failed)" in err
     # the structured tick line still follows, on a line of its own
     assert err.rstrip().splitlines()[-1].lstrip().startswith(b"{")
+    assert out.startswith(b"ops-manager supervise: metrics on http://127.0.0.1:")
     piped = subprocess.run(argv, capture_output=True, timeout=120)
     assert piped.returncode == 0
     assert b"\r" not in piped.stderr and b"reconciled 3/3" not in piped.stderr
