@@ -506,13 +506,15 @@ def test_a_control_script_that_cannot_run_is_a_failed_result(
         "control_failed_command",
         expected_code,
     )
-    assert "control" not in result
+    # why is in the document, the command's whole output (nothing on stderr)
+    assert result["control"] == {
+        "status": "failed_command",
+        "confirmed": False,
+        "error": f"control script {words}: {script}",
+    }
     assert state["intents"][0]["status"] == "execution_failed"
-    assert captured.err == (
-        f"warning: control for intent loop-red:reconcile_failed:cancel failed: "
-        f"control script {words}: {script}\n"
-    )
-    assert "Traceback" not in captured.err
+    assert state["intents"][0]["execution"]["controlStatus"] == "failed_command"
+    assert captured.err == ""
 
 
 def test_unparseable_control_output_is_null_and_stderr_is_named(
@@ -528,8 +530,10 @@ def test_unparseable_control_output_is_null_and_stderr_is_named(
     captured = capsys.readouterr()
     result = json.loads(captured.out)["execution"]["results"][0]
     assert (result["status"], result["controlExitCode"]) == ("failed", 5)
-    assert "control" not in result  # unparseable -> null (dropped)
-    assert "control script exited 5: boom: no route" in captured.err
+    # unparseable stdout: no document of the script's own; the failure says why instead
+    assert result["control"]["status"] == "failed_command"
+    assert "control script exited 5: boom: no route" in result["control"]["error"]
+    assert captured.err == ""
 
 
 # --- the real loop-level control with $OPS_MANAGER_CONFIRM_SCRIPT ------------------------------

@@ -1190,7 +1190,12 @@ def test_control_that_cannot_start_is_a_failed_result(repo: Path) -> None:
         "control_failed_command",
         1,
     )
-    assert "control" not in result
+    # why is in the document (the command's whole output), not on stderr
+    assert result["control"] == {
+        "status": "failed_command",
+        "confirmed": False,
+        "error": "transport not available: nope",
+    }
 
 
 def test_governance_expiry_fails_closed(repo: Path) -> None:

@@ -30,7 +30,6 @@ Exit code 0 whatever the control outcomes (§6.12); errors are :class:`OpsError`
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -284,8 +283,8 @@ def _call_control(
     (``opsmgr_control_executor``: ``$OPS_MANAGER_CONTROL_SCRIPT`` selects the built-in
     external command), else :func:`~ops_manager.engine.control.run_control`. A control that
     cannot even start (invalid loop id, unavailable transport, a key reused for another
-    intent, a control script that is missing) is reported on stderr, like a control script
-    that died with ``error: ...``; its exit code is kept (1 for a library error).
+    intent, a control script that is missing) gets a ``control`` document saying why
+    (``status: failed_command``, ``error``); its exit code is kept (1 for a library error).
     """
     from ops_manager.engine.control import ControlSettings, run_control
     from ops_manager.transports import TransportConfig
@@ -320,14 +319,21 @@ def _call_control(
         interval_seconds=settings.interval_seconds,
         confirm=settings.runtime_confirm,
     )
-    intent_id = call.intent.get("intentId")
     try:
         result = (control or selected or run_control)(control_settings)
     except OpsError as exc:
-        sys.stderr.write(f"warning: control for intent {intent_id} failed: {exc.message}\n")
-        return 1, None
+        return 1, _failure_document(exc.message)
     message = getattr(result, "message", None)
-    if isinstance(message, str) and message:
-        sys.stderr.write(f"warning: control for intent {intent_id} failed: {message}\n")
-    entry = result.entry
-    return int(result.exit_code), dict(entry) if entry is not None else None
+    entry = dict(result.entry) if result.entry is not None else None
+    if entry is None and isinstance(message, str) and message:
+        # why the control failed goes into the handoff document, not onto stderr: the
+        # document is the command's whole output (docs/output-and-errors.md); a script's
+        # own JSON document is kept as it printed it (§2.5)
+        entry = _failure_document(message)
+    return int(result.exit_code), entry
+
+
+def _failure_document(message: str) -> JSON:
+    """The ``control`` object of a result whose control could not start or said nothing
+    parseable: the status the exit code implies, and why."""
+    return {"status": "failed_command", "confirmed": False, "error": message}
