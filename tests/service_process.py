@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 STARTUP_PREFIX = "ops-manager sprite service listening on "
@@ -96,46 +96,16 @@ class ServiceProcess:
         return self
 
     def _read_startup_line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        buffer = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RuntimeError(f"sprite service did not start: {self.stderr_text()}")
-                if not sel.select(remaining):
-                    continue
-                chunk = os.read(self.proc.stdout.fileno(), 4096)
-                if not chunk:
-                    self.proc.wait(timeout=5)
-                    raise RuntimeError(
-                        f"sprite service exited with {self.proc.returncode}: {self.stderr_text()}"
-                    )
-                buffer += chunk
-        line = buffer.split(b"\n", 1)[0].decode()
-        if not line.startswith(STARTUP_PREFIX):
-            raise RuntimeError(f"unexpected startup line: {line!r}")
-        return line[len(STARTUP_PREFIX) :]
+        assert self.proc is not None
+        return read_startup_line(
+            self.proc, STARTUP_PREFIX, self.startup_timeout, "sprite service", self.stderr_text
+        )
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s (then SIGKILL); returns the exit code."""
-        proc = self.proc
-        if proc is None:
-            return self.returncode
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self.returncode = proc.returncode
-        self.proc = None
+        if self.proc is not None:
+            self.returncode = terminate(self.proc, timeout)
+            self.proc = None
         return self.returncode
 
     def stderr_text(self) -> str:
@@ -157,6 +127,53 @@ class ServiceProcess:
             yield self.start()
         finally:
             self.cleanup()
+
+
+def read_startup_line(
+    proc: subprocess.Popen[bytes],
+    prefix: str,
+    timeout: float,
+    what: str,
+    stderr_text: Callable[[], str],
+) -> str:
+    """The rest of ``proc``'s first stdout line after ``prefix`` (its URL); raises with the
+    child's stderr if the line does not come within ``timeout`` s or the child exits."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(f"{what} did not start: {stderr_text()}")
+            if not sel.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                proc.wait(timeout=5)
+                raise RuntimeError(f"{what} exited with {proc.returncode}: {stderr_text()}")
+            buffer += chunk
+    line = buffer.split(b"\n", 1)[0].decode()
+    if not line.startswith(prefix):
+        raise RuntimeError(f"unexpected startup line: {line!r}")
+    return line[len(prefix) :]
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM ``proc``, wait up to ``timeout`` s (then SIGKILL), close its stdout; the
+    exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode
 
 
 def stub_superloop_env(bindir: Path, log: Path, mode: str = "", delay: float = 0) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.service_process import service_command
+from tests.service_process import read_startup_line, service_command, terminate
 
 STARTUP_PREFIX = "ops-manager supervise: metrics on "
 
@@ -85,28 +84,10 @@ class SuperviseProcess:
         return self
 
     def _read_startup_line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        buffer = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RuntimeError(f"supervise did not start: {self.stderr_text()}")
-                if not sel.select(remaining):
-                    continue
-                chunk = os.read(self.proc.stdout.fileno(), 4096)
-                if not chunk:
-                    self.proc.wait(timeout=5)
-                    raise RuntimeError(
-                        f"supervise exited with {self.proc.returncode}: {self.stderr_text()}"
-                    )
-                buffer += chunk
-        line = buffer.split(b"\n", 1)[0].decode()
-        if not line.startswith(STARTUP_PREFIX):
-            raise RuntimeError(f"unexpected startup line: {line!r}")
-        return line[len(STARTUP_PREFIX) :]
+        assert self.proc is not None
+        return read_startup_line(
+            self.proc, STARTUP_PREFIX, self.startup_timeout, "supervise", self.stderr_text
+        )
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the process."""
@@ -121,21 +102,9 @@ class SuperviseProcess:
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s (then SIGKILL); returns the exit code."""
-        proc = self.proc
-        if proc is None:
-            return self.returncode
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self.returncode = proc.returncode
-        self.proc = None
+        if self.proc is not None:
+            self.returncode = terminate(self.proc, timeout)
+            self.proc = None
         return self.returncode
 
     def kill(self) -> None:
