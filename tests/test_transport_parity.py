@@ -64,6 +64,9 @@ TIME_KEYS = frozenset(
         "sequenceUpdatedAt",
         "durationSeconds",
         "completedAt",
+        # health.posture.since: the terminal event's time, which the stub runtime writes at
+        # call time in each repo (a second apart when the clock ticks between them)
+        "since",
     }
 )
 LAG_KEYS = frozenset({"ingestLagSeconds", "heartbeatLagSeconds"})
