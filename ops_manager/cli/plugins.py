@@ -57,10 +57,9 @@ def plugin_inventory() -> list[dict[str, Any]]:
     """
     from importlib.metadata import PackageNotFoundError, version
 
-    from ops_manager.plugins import BUILTIN_PLUGINS, get_plugin_manager
+    from ops_manager.plugins import BUILTIN_PLUGINS, get_plugin_manager, plugin_distribution
 
     pm = get_plugin_manager()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     try:
         own_version = version("ops-manager")
     except PackageNotFoundError:
@@ -68,12 +67,12 @@ def plugin_inventory() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for plugin in pm.get_plugins():
         name = str(pm.get_name(plugin))
-        dist = dists.get(id(plugin))
+        dist = plugin_distribution(plugin)
         builtin = name in BUILTIN_PLUGINS
         distribution: str | None
         dist_version: str | None
         if dist is not None:
-            distribution, dist_version = str(dist.project_name), str(dist.version)
+            distribution, dist_version = dist
         elif builtin:
             distribution, dist_version = "built-in", own_version
         else:

@@ -98,13 +98,47 @@ def _prefixed(sink_id: str, problem: str) -> str:
     return problem if f"'{sink_id}'" in problem else f"sink '{sink_id}': {problem}"
 
 
+#: (file identity, registered plugins) -> the outcome of loading it; see load_alert_config
+_LOADED: dict[tuple[object, ...], LoadedConfig | OpsError] = {}
+
+
 def load_alert_config(path: str, *, installed: Mapping[str, Sink] | None = None) -> LoadedConfig:
     """Read and check the config at ``path`` (steps 4-8 of §2.2, in that order).
 
     ``installed`` (sink type → plugin) defaults to every sink plugin registered with the
     plugin manager. A disabled sink of one of the contract's three types may lack its
     plugin (it can never send); an enabled one, or any other type, may not.
+
+    With the default ``installed``, the outcome is remembered for the process, keyed by the
+    file's path and bytes and the registered plugins: a reconcile pass checks the config for
+    its health and then dispatches with it, and ``supervise`` loads it for every loop of
+    every tick; each of those re-validated the same bytes. Other bytes, or another plugin
+    set, are loaded afresh (reading a few KB is cheap; validating them is not).
     """
+    if installed is not None:
+        return _load_alert_config(path, installed)
+    from ops_manager.plugins import get_plugin_manager
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return _load_alert_config(path, None)  # reports "not found" exactly as before
+    key = (os.path.abspath(path), data, tuple(id(p) for p in get_plugin_manager().get_plugins()))
+    outcome = _LOADED.get(key)
+    if outcome is None:
+        try:
+            outcome = _load_alert_config(path, None)
+        except OpsError as exc:
+            outcome = exc
+        if len(_LOADED) > 64:
+            _LOADED.clear()
+        _LOADED[key] = outcome
+    if isinstance(outcome, OpsError):
+        raise OpsError(outcome.message, outcome.exit_code)
+    return outcome
+
+
+def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> LoadedConfig:
     file = Path(path)
     if not file.is_file():
         raise OpsError(f"alert sink config file not found: {path}")

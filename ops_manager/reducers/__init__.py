@@ -3,113 +3,77 @@
 Nothing in this package touches files, the network, the clock, the environment, randomness
 or logging; time arrives as an ``int`` epoch ``now``. The shell (``ops_manager.engine`` and
 the CLI) reads artifacts, calls these, and writes what they return.
+
+The names below are re-exported lazily (PEP 562): importing one reducer does not import
+them all, which keeps a command's start-up to the modules it uses.
 """
 
-from ops_manager.reducers.escalations import (
-    divergence_escalation,
-    divergence_escalation_decision,
-    health_escalation,
-    health_escalation_decision,
-    ordering_drift_escalation,
-    profile_drift_escalation,
-)
-from ops_manager.reducers.health import (
-    HEALTH_REASON_FOR_FAILURE,
-    HEALTH_RULES,
-    HealthInputs,
-    HealthSignals,
-    collect_reasons,
-    compute_health,
-    extract_signals,
-    health_status,
-    reason_for_failure,
-)
-from ops_manager.reducers.heartbeat import HeartbeatObservation, freshness, observe_heartbeat
-from ops_manager.reducers.lifecycle import (
-    SnapshotView,
-    divergence_flags,
-    project_lifecycle,
-    validate_event_envelope,
-    validate_snapshot_envelope,
-)
-from ops_manager.reducers.run_status import (
-    ACTIVE_PHASE_EVENTS,
-    ERROR_STATUSES,
-    RUN_STATUSES,
-    STOP_EVENTS,
-    coerce_iteration,
-    derive_run_identity,
-    derive_run_status,
-    event_name,
-)
-from ops_manager.reducers.sequence import (
-    REPLAY_EXEMPT_VIOLATIONS,
-    SeqBatch,
-    evaluate_sequence,
-    sequence_telemetry_row,
-)
-from ops_manager.reducers.status import StatusInputs, build_status
-from ops_manager.reducers.stream import TERMINAL_EVENTS, StreamFold, fold_events
-from ops_manager.reducers.thresholds import (
-    PROFILE_VALUE_KEYS,
-    ResolvedProfile,
-    Thresholds,
-    apply_precedence,
-    profile_names,
-    resolve_profile,
-    validate_catalog,
-    validate_thresholds,
-)
-from ops_manager.reducers.transport import next_transport_health
+from __future__ import annotations
 
-__all__ = [
-    "ACTIVE_PHASE_EVENTS",
-    "ERROR_STATUSES",
-    "HEALTH_REASON_FOR_FAILURE",
-    "HEALTH_RULES",
-    "PROFILE_VALUE_KEYS",
-    "REPLAY_EXEMPT_VIOLATIONS",
-    "RUN_STATUSES",
-    "STOP_EVENTS",
-    "TERMINAL_EVENTS",
-    "HealthInputs",
-    "HealthSignals",
-    "HeartbeatObservation",
-    "ResolvedProfile",
-    "SeqBatch",
-    "SnapshotView",
-    "StatusInputs",
-    "StreamFold",
-    "Thresholds",
-    "apply_precedence",
-    "build_status",
-    "coerce_iteration",
-    "collect_reasons",
-    "compute_health",
-    "derive_run_identity",
-    "derive_run_status",
-    "divergence_escalation",
-    "divergence_escalation_decision",
-    "divergence_flags",
-    "evaluate_sequence",
-    "event_name",
-    "extract_signals",
-    "fold_events",
-    "freshness",
-    "health_escalation",
-    "health_escalation_decision",
-    "health_status",
-    "next_transport_health",
-    "observe_heartbeat",
-    "ordering_drift_escalation",
-    "profile_drift_escalation",
-    "profile_names",
-    "project_lifecycle",
-    "reason_for_failure",
-    "resolve_profile",
-    "sequence_telemetry_row",
-    "validate_catalog",
-    "validate_event_envelope",
-    "validate_snapshot_envelope",
-    "validate_thresholds",
-]
+import importlib
+from typing import Any
+
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "ACTIVE_PHASE_EVENTS": "ops_manager.reducers.run_status",
+    "ERROR_STATUSES": "ops_manager.reducers.run_status",
+    "HEALTH_REASON_FOR_FAILURE": "ops_manager.reducers.health",
+    "HEALTH_RULES": "ops_manager.reducers.health",
+    "HealthInputs": "ops_manager.reducers.health",
+    "HealthSignals": "ops_manager.reducers.health",
+    "HeartbeatObservation": "ops_manager.reducers.heartbeat",
+    "PROFILE_VALUE_KEYS": "ops_manager.reducers.thresholds",
+    "REPLAY_EXEMPT_VIOLATIONS": "ops_manager.reducers.sequence",
+    "RUN_STATUSES": "ops_manager.reducers.run_status",
+    "ResolvedProfile": "ops_manager.reducers.thresholds",
+    "STOP_EVENTS": "ops_manager.reducers.run_status",
+    "SeqBatch": "ops_manager.reducers.sequence",
+    "SnapshotView": "ops_manager.reducers.lifecycle",
+    "StatusInputs": "ops_manager.reducers.status",
+    "StreamFold": "ops_manager.reducers.stream",
+    "TERMINAL_EVENTS": "ops_manager.reducers.stream",
+    "Thresholds": "ops_manager.reducers.thresholds",
+    "apply_precedence": "ops_manager.reducers.thresholds",
+    "build_status": "ops_manager.reducers.status",
+    "coerce_iteration": "ops_manager.reducers.run_status",
+    "collect_reasons": "ops_manager.reducers.health",
+    "compute_health": "ops_manager.reducers.health",
+    "derive_run_identity": "ops_manager.reducers.run_status",
+    "derive_run_status": "ops_manager.reducers.run_status",
+    "divergence_escalation": "ops_manager.reducers.escalations",
+    "divergence_escalation_decision": "ops_manager.reducers.escalations",
+    "divergence_flags": "ops_manager.reducers.lifecycle",
+    "evaluate_sequence": "ops_manager.reducers.sequence",
+    "event_name": "ops_manager.reducers.run_status",
+    "extract_signals": "ops_manager.reducers.health",
+    "fold_events": "ops_manager.reducers.stream",
+    "freshness": "ops_manager.reducers.heartbeat",
+    "health_escalation": "ops_manager.reducers.escalations",
+    "health_escalation_decision": "ops_manager.reducers.escalations",
+    "health_status": "ops_manager.reducers.health",
+    "next_transport_health": "ops_manager.reducers.transport",
+    "observe_heartbeat": "ops_manager.reducers.heartbeat",
+    "ordering_drift_escalation": "ops_manager.reducers.escalations",
+    "profile_drift_escalation": "ops_manager.reducers.escalations",
+    "profile_names": "ops_manager.reducers.thresholds",
+    "project_lifecycle": "ops_manager.reducers.lifecycle",
+    "reason_for_failure": "ops_manager.reducers.health",
+    "resolve_profile": "ops_manager.reducers.thresholds",
+    "sequence_telemetry_row": "ops_manager.reducers.sequence",
+    "validate_catalog": "ops_manager.reducers.thresholds",
+    "validate_event_envelope": "ops_manager.reducers.lifecycle",
+    "validate_snapshot_envelope": "ops_manager.reducers.lifecycle",
+    "validate_thresholds": "ops_manager.reducers.thresholds",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first access of a re-exported name."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import calendar
-import email.utils
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -176,6 +175,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     text = value.strip()
     if text.isdigit():
         return float(int(text))
+    import email.utils  # ~10 ms to import; only a Retry-After HTTP-date needs it
+
     try:
         parsed = email.utils.parsedate_tz(text)
     except (TypeError, ValueError):
