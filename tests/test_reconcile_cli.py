@@ -26,7 +26,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ops_manager.engine.reconcile as engine
 from ops_manager._timefmt import format_ts, parse_ts, utc_now_epoch
 from ops_manager.cli import main
 from ops_manager.engine.reconcile import ReconcileResult, ReconcileSettings, reconcile
@@ -1610,16 +1609,31 @@ class _Crash(Exception):
     pass
 
 
-def test_a_crash_at_any_write_loses_nothing(
+def _snapshot_ops(repo: Path) -> dict[str, bytes]:
+    """Every artifact of the loop (streams and projections), by relative path."""
+    base = ops(repo)
+    return {
+        str(p.relative_to(base)): p.read_bytes()
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def test_a_crash_at_any_write_ends_exactly_like_an_uninterrupted_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Kill the pass at each of its writes in turn, then run a clean pass.
+    """Kill the pass at each of its file operations in turn, then run a clean pass.
 
-    Whatever the crash point: every event is folded exactly once, the cursor ends at the
-    end of the log, and the escalation the crashed pass owed is not lost (records may at
-    worst be duplicated). DECISIONS Q-44: the cursor is committed after the projections.
+    The pass commits as one (``store._commit``): whatever the crash point, the loop ends
+    byte for byte where an uninterrupted history ends: every event folded once, every
+    escalation and telemetry row appended exactly once, no extra page. (The strace sweep
+    in ``tests/test_crash_sweep.py`` does the same with real SIGKILLs.)
     """
-    real_write, real_append = engine.write_json, engine.append_lines
+    import ops_manager.store._commit as commit_mod
+
+    real = {
+        name: getattr(commit_mod, name) for name in ("write_atomic", "_append_once", "_replace")
+    }
 
     def scenario(root: Path, crash_at: int) -> tuple[int, bool, Path]:
         repo = make_runtime_repo(root, events=fresh_events(2, at=T0)).resolve()
@@ -1628,62 +1642,61 @@ def test_a_crash_at_any_write_loses_nothing(
         (ops(repo) / "intents.jsonl").write_text(
             json.dumps({"intent": "cancel", "status": "ambiguous"}) + "\n", encoding="utf-8"
         )
-        cursor_before = (ops(repo) / "cursor.json").read_bytes()
+        before = _snapshot_ops(repo)
         calls = [0]
-        targets.clear()
 
         def guard(fn: Callable[..., None]) -> Callable[..., None]:
-            def wrapped(path: Path, *args: Any, **kwargs: Any) -> None:
+            def wrapped(*args: Any, **kwargs: Any) -> None:
                 calls[0] += 1
-                targets.append(path.name)
                 if calls[0] == crash_at:
                     raise _Crash
-                fn(path, *args, **kwargs)
+                fn(*args, **kwargs)
 
             return wrapped
 
-        monkeypatch.setattr(engine, "write_json", guard(real_write))
-        monkeypatch.setattr(engine, "append_lines", guard(real_append))
+        for name, fn in real.items():
+            monkeypatch.setattr(commit_mod, name, guard(fn))
         crashed = False
         try:
-            reconcile(settings_for(repo, "p2"), clock=at(T0 + 10))
+            if crash_at >= 0:
+                reconcile(settings_for(repo, "p2"), clock=at(T0 + 10))
         except _Crash:
             crashed = True
-            # until the cursor write itself, the cursor has not moved
-            if targets[-1] != "cursor.json":
-                assert (ops(repo) / "cursor.json").read_bytes() == cursor_before
+            if crash_at == 1:  # before the commit point: the previous pass, untouched
+                assert _snapshot_ops(repo) == before
         finally:
-            monkeypatch.setattr(engine, "write_json", real_write)
-            monkeypatch.setattr(engine, "append_lines", real_append)
+            for name, fn in real.items():
+                monkeypatch.setattr(commit_mod, name, fn)
         final = reconcile(settings_for(repo, "p3"), clock=at(T0 + 20))
         assert final.ok
         return calls[0], crashed, repo
 
-    targets: list[str] = []
-    writes, crashed, _ = scenario(tmp_path / "dry", 0)
-    assert not crashed and writes >= 5
-    # Q-44: the cursor is the very last write of a pass, after every projection
-    assert targets[-1] == "cursor.json" and targets.count("cursor.json") == 1
-    for name in ("state.json", "health.json", "stream-state.json", "escalations.jsonl"):
-        assert name in targets, name
+    def normalised(repo: Path) -> dict[str, bytes]:
+        # the repo path is inside some artifacts
+        return {k: v.replace(str(repo).encode(), b"R") for k, v in _snapshot_ops(repo).items()}
+
+    writes, crashed, dry = scenario(tmp_path / "dry", 0)
+    assert not crashed and writes >= 8
+    # the two histories a crashed pass may end in: it committed (p1 p2 p3), or it did not
+    # and p3 did its work (p1 p3)
+    committed = normalised(dry)
+    _, _, skipped_repo = scenario(tmp_path / "skipped", -1)
+    not_committed = normalised(skipped_repo)
+    assert committed != not_committed
+    for history in (dry, skipped_repo):
+        assert any(
+            e["category"] == "health_degraded" and "control_ambiguous" in e["reasonCodes"]
+            for e in escalations(history)
+        )
     for k in range(1, writes + 1):
         _, crashed, repo = scenario(tmp_path / f"crash-{k}", k)
         assert crashed, k
-        fold = read_json(ops(repo) / "stream-state.json")["fold"]
-        assert (fold["eventCount"], fold["line"]) == (5, 5), k
-        cursor = read_json(ops(repo) / "cursor.json")
-        assert (cursor["eventLineOffset"], cursor["eventLineCount"]) == (5, 5), k
-        degraded = [
-            e
-            for e in escalations(repo)
-            if e["category"] == "health_degraded" and "control_ambiguous" in e["reasonCodes"]
-        ]
-        assert degraded, f"crash at write {k}: the health escalation was lost"
-        assert sum(r["eventsIngested"] for r in rows(repo)) >= 5, k
-        for path in ops(repo).rglob("*.json"):
-            json.loads(path.read_text(encoding="utf-8"))  # every projection is whole
-        for path in ops(repo).rglob("*.jsonl"):
-            read_jsonl(path)
+        # write 1 is the commit record itself: a crash there is before the commit point
+        expected = not_committed if k == 1 else committed
+        got = normalised(repo)
+        assert got.keys() == expected.keys(), k
+        for name, data in expected.items():
+            assert got[name] == data, f"crash at write {k}: {name} differs from the history"
 
 
 # --- replay determinism ------------------------------------------------------------------

@@ -73,6 +73,8 @@ class DispatchFiles:
     telemetry: Path
     outbox: Path
     lock: Path
+    #: where a run's telemetry rows and new state are made durable as one
+    commit_record: Path
 
     @classmethod
     def resolve(
@@ -91,6 +93,7 @@ class DispatchFiles:
             telemetry=telemetry or paths.alert_telemetry_file,
             outbox=outbox or outbox_path(paths),
             lock=lock_path(paths),
+            commit_record=commit_record_path(paths),
         )
 
 
@@ -102,6 +105,11 @@ def outbox_path(paths: LoopPaths) -> Path:
 def lock_path(paths: LoopPaths) -> Path:
     """``OPS/.alert-dispatch.lock``: serializes dispatch, replay and their outbox writes."""
     return paths.ops(".alert-dispatch.lock")
+
+
+def commit_record_path(paths: LoopPaths) -> Path:
+    """``OPS/.alert-dispatch-commit.json``: a dispatch run's telemetry rows and state, as one."""
+    return paths.ops(".alert-dispatch-commit.json")
 
 
 # --- reading the escalations file --------------------------------------------------------

@@ -96,6 +96,8 @@ class _Run(_Sending):
             trace_id=settings.trace_id,
             telemetry=files.telemetry,
         )
+        # a dispatch commits its telemetry rows and its state as one (alert_dispatch._commit)
+        self.held_telemetry = []
         self.s = settings
         self.files = files
         self.config_error = config_error

@@ -64,6 +64,8 @@ class _Sending:
         self.effects = effects
         self.trace_id = trace_id
         self.telemetry = telemetry
+        #: rows held for the run's commit (dispatch); ``None`` appends each one at once (replay)
+        self.held_telemetry: list[dict[str, Any]] | None = None
         self.environ: Mapping[str, str] = os.environ if effects.environ is None else effects.environ
         config = loaded.config if loaded else None
         policy = config.delivery if config else DeliveryPolicy()
@@ -226,7 +228,11 @@ class _Sending:
         return results
 
     def telemetry_row(self, row: dict[str, Any]) -> None:
-        append_line(self.telemetry, row)
+        """Record a telemetry row: held for the run's commit, or appended now."""
+        if self.held_telemetry is not None:
+            self.held_telemetry.append(row)
+        else:
+            append_line(self.telemetry, row)
 
 
 def _sink_result(sink: SinkDef, result: DeliveryResult) -> SinkResult:

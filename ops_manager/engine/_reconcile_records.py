@@ -391,16 +391,3 @@ def _cursor_line_offset(path: Path, cursor: dict[str, Any]) -> int:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value != "" else None
-
-
-def _group_by_path(
-    records: list[tuple[Path, dict[str, Any]]],
-) -> list[tuple[Path, list[dict[str, Any]]]]:
-    """Group consecutive records by target file, keeping order (fewer opens, same result)."""
-    groups: list[tuple[Path, list[dict[str, Any]]]] = []
-    for path, row in records:
-        if groups and groups[-1][0] == path:
-            groups[-1][1].append(row)
-        else:
-            groups.append((path, [row]))
-    return groups

@@ -11,13 +11,15 @@ can call dispatch while it holds its own):
    new rows, so notifications of one episode reach a sink in order;
 3. for each new row, the pure reducer decides (route, per-sink send / ``missing_secret``);
    every notification is appended to the outbox as ``queued`` BEFORE it is sent and as
-   ``delivered`` / ``retrying`` / ``terminal`` after, then its telemetry row is appended;
+   ``delivered`` / ``retrying`` / ``terminal`` after; its telemetry row is held for step 5;
 4. compare the open episodes with ``health.json``, ``profile-drift.json``,
    ``sequence-state.json`` and ``state.json``: an episode whose condition cleared gets a
    ``resolve`` with its ``dedup_key``, sent to the sinks its triggers went to;
-5. write the state (the new offset) last.
+5. commit the run's telemetry rows and its state (the new offset) as one, last
+   (``OPS/.alert-dispatch-commit.json``, the same commit as a reconcile pass: ``store._commit``).
 
-A crash anywhere before step 5 re-runs the same rows next time; the outbox then says what
+A crash anywhere before step 5 re-runs the same rows next time (and records their telemetry
+then, once); the outbox then says what
 was already delivered (not sent again) and what was queued but not confirmed (sent again
 with the same ``Idempotency-Key``): at most a duplicate, never a loss.
 """
@@ -33,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int
+from ops_manager._jsonfmt import as_nonneg_int, dumps, dumps_compact
 from ops_manager.engine._alert_dispatch_files import (
     DispatchEffects,
     DispatchFiles,
@@ -80,10 +82,15 @@ from ops_manager.reducers.alerts import (
     t_wrapper,
 )
 from ops_manager.store import (
+    Append,
     LoopPaths,
+    Replace,
     append_line,
+    apply_pending,
+    commit,
     exclusive_lock,
-    write_json,
+    remove_dead_temps,
+    stream_size,
 )
 
 #: records in the outbox file above which a run compacts it (delivered entries dropped)
@@ -120,6 +127,9 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
     files.state.parent.mkdir(parents=True, exist_ok=True)
     files.telemetry.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(files.lock):
+        # a run killed after its commit point is finished first (and its temps cleared)
+        apply_pending(files.commit_record)
+        remove_dead_temps(files.state)
         previous = read_dispatch_state(files.state)
         prev_offset = as_nonneg_int(previous.get("escalationsLineOffset")) or 0
         new = read_new_lines(
@@ -177,7 +187,7 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
             outbox=outbox_counts(run.outbox.entries.values()),
             episodes=run.episodes,
         )
-        write_json(files.state, state)
+        _commit(files, run.held_telemetry or [], state)
         if run.outbox.records > OUTBOX_COMPACT_THRESHOLD:
             run.outbox.compact()
         return state
@@ -211,10 +221,9 @@ def _config_invalid_run(
         pending=max(line_count - prev_offset, 0),
         previous=before,
     )
+    rows = list(run.held_telemetry or [])  # the outbox retries' rows
     if not isinstance(before, dict) or before.get("message") != message:
-        append_line(
-            files.telemetry, t_config_invalid(now, settings.loop_id, settings.trace_id, error)
-        )
+        rows.append(t_config_invalid(now, settings.loop_id, settings.trace_id, error))
     state = dispatch_state(
         now=now,
         loop_id=settings.loop_id,
@@ -230,8 +239,24 @@ def _config_invalid_run(
         episodes=run.episodes,
         config_error=error,
     )
-    write_json(files.state, state)
+    _commit(files, rows, state)
     return state
+
+
+def _commit(files: DispatchFiles, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
+    """The run's telemetry rows and its state (the new offset), durable as one.
+
+    The outbox is not in it: it is the write-ahead log of what was sent, written around each
+    send. A run killed before this point re-reads the same escalation rows next time; the
+    outbox says which were delivered (not sent again), and their telemetry is recorded then,
+    once.
+    """
+    data = "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
+    commit(
+        files.commit_record,
+        [Append(files.telemetry, stream_size(files.telemetry), data)],
+        [Replace(files.state, (dumps(state) + "\n").encode("utf-8"))],
+    )
 
 
 # --- replay ------------------------------------------------------------------------------

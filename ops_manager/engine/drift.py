@@ -23,7 +23,14 @@ from ops_manager.reducers.drift import (
     drift_history_row,
     evaluate_drift,
 )
-from ops_manager.store import LoopPaths, append_line, exclusive_lock, read_json_file, write_json
+from ops_manager.store import (
+    LoopPaths,
+    append_line,
+    apply_pending,
+    exclusive_lock,
+    read_json_file,
+    write_json,
+)
 
 
 def load_profile_names(path: Path) -> frozenset[str]:
@@ -122,6 +129,7 @@ def profile_drift(
     history_file = request.drift_history_file or paths.drift_history_file
     paths.ops_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(paths.lock_file):
+        apply_pending(paths.pass_commit_file)  # a killed pass's profile-drift.json first
         previous = read_drift_state(state_file)
         at = utc_now_epoch() if now is None else now
         drift = evaluate_drift(previous, drift_inputs(paths.loop_id, at, request))

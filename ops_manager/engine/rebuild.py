@@ -61,7 +61,7 @@ from ops_manager.engine._rebuild_model import (
     transport_health_from_row,
 )
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, exclusive_lock, write_json
+from ops_manager.store import LoopPaths, apply_pending, exclusive_lock, write_json
 
 
 def rebuild(paths: LoopPaths, *, write: bool = False, now: int | None = None) -> RebuildReport:
@@ -75,6 +75,8 @@ def rebuild(paths: LoopPaths, *, write: bool = False, now: int | None = None) ->
         raise OpsError(f"no ops-manager artifacts found for loop: {paths.loop_id}")
     at = utc_now_epoch() if now is None else now
     with exclusive_lock(paths.lock_file):
+        # a pass killed after its commit point is finished first: it is part of the history
+        apply_pending(paths.pass_commit_file)
         r = _Rebuild(paths, at)
         # stream-state first: it provides the position the cursor is checked against
         rebuildable = [

@@ -40,14 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops_manager._jsonfmt import alt, as_nonneg_int
+from ops_manager._jsonfmt import alt, as_nonneg_int, dumps, dumps_compact
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._reconcile_records import (
     _BatchTap,
     _cursor,
     _cursor_line_offset,
     _escalations,
-    _group_by_path,
     _merged_state,
     _stream_state,
     _telemetry_row,
@@ -74,11 +73,14 @@ from ops_manager.reducers.stream import StreamFold, fold_events
 from ops_manager.reducers.transport import next_transport_health
 from ops_manager.runtime import StreamPosition
 from ops_manager.store import (
+    Append,
     LoopPaths,
-    append_lines,
+    Replace,
+    apply_pending,
+    commit,
     exclusive_lock,
     read_json_or_empty,
-    write_json,
+    stream_size,
 )
 from ops_manager.transports import (
     IngestFailure,
@@ -108,6 +110,8 @@ def reconcile(
     paths.ops_dir.mkdir(parents=True, exist_ok=True)
     paths.telemetry_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(paths.lock_file):
+        # a pass killed after its commit point is finished before anything is read
+        apply_pending(paths.pass_commit_file)
         result = _Pass(settings, paths, files, transport, clock).run()
     if settings.alerts is not None:
         # after the pass and outside its lock (dispatch has its own): a slow or dead sink
@@ -313,28 +317,34 @@ class _Pass:
             drift=drift,
         )
 
-    # -- writing: records, then projections, then the position and the cursor -------------
+    # -- writing: one commit record, then applied (store._commit) -------------------------
     def _write(self, prev: Previous, obs: Observed, out: Computed) -> None:
-        # Records first: the projections written next (health.json, state.json,
-        # sequence-state.json) are the "previous" values the next pass compares against to
-        # decide whether to escalate, so saving one before its escalation row is appended
-        # would let a crash in between lose that escalation for good. In this order a crash
-        # can only make the next pass append a record again.
+        # Everything the pass changes goes into one commit record first: rows to append
+        # (with each stream's size before the pass) and the new bytes of every projection.
+        # A crash before the record is in place leaves the previous pass; after, the next
+        # lock holder applies it. No mix of the two is ever visible to the next pass.
         files = self.files
         ok, extent, now = obs.failure is None, obs.extent, out.now
-        for path, group in _group_by_path(out.records):
-            append_lines(path, group)
+        rows: dict[Path, list[bytes]] = {}
+        for path, row in out.records:
+            rows.setdefault(path, []).append((dumps_compact(row) + "\n").encode("utf-8"))
+        appends = [Append(path, stream_size(path), b"".join(lines)) for path, lines in rows.items()]
+        replaces: list[Replace] = []
+
+        def replace(path: Path, value: dict[str, Any], pretty: bool = False) -> None:
+            replaces.append(Replace(path, (dumps(value, pretty) + "\n").encode("utf-8")))
+
         if out.merged is not None:
-            write_json(files.state, out.merged)
-        write_json(files.health, out.health)
+            replace(files.state, out.merged)
+        replace(files.health, out.health)
         if out.heartbeat_state is not None:
-            write_json(files.heartbeat_state, out.heartbeat_state)
+            replace(files.heartbeat_state, out.heartbeat_state)
         if out.sequence is not None:
-            write_json(files.sequence_state, out.sequence)
-        write_json(files.transport_health, out.transport_health)
-        write_json(files.drift_state, out.drift)
+            replace(files.sequence_state, out.sequence)
+        replace(files.transport_health, out.transport_health)
+        replace(files.drift_state, out.drift)
         if ok and extent is not None:
-            write_json(
+            replace(
                 files.stream_state,
                 _stream_state(
                     self.paths,
@@ -346,12 +356,12 @@ class _Pass:
                     last_event_fingerprint(obs.tap, prev.stream_state, self.s.from_start),
                 ),
             )
-        if ok and extent is not None:
-            write_json(
+            replace(
                 files.cursor,
                 _cursor(self.paths, extent.position, extent.total_lines, now),
                 pretty=True,
             )
+        commit(self.paths.pass_commit_file, appends, replaces)
 
     def _result(self, obs: Observed, out: Computed) -> ReconcileResult:
         failure = obs.failure

@@ -1,6 +1,14 @@
 """Append-only streams, atomic projections, locks and artifact paths."""
 
 from ops_manager.store._atomic import fsync_dir, write_atomic
+from ops_manager.store._commit import (
+    Append,
+    Replace,
+    apply_pending,
+    commit,
+    remove_dead_temps,
+    stream_size,
+)
 from ops_manager.store._fleet_paths import FleetPaths
 from ops_manager.store._jsonl import (
     StreamRead,
@@ -15,11 +23,15 @@ from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
 from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
 
 __all__ = [
+    "Append",
     "FleetPaths",
     "LoopPaths",
+    "Replace",
     "StreamRead",
     "append_line",
     "append_lines",
+    "apply_pending",
+    "commit",
     "exclusive_lock",
     "fsync_dir",
     "iter_records",
@@ -28,7 +40,9 @@ __all__ = [
     "read_json_file",
     "read_json_or_empty",
     "read_stream",
+    "remove_dead_temps",
     "resolve_repo",
+    "stream_size",
     "validate_loop_id",
     "write_atomic",
     "write_json",

@@ -25,11 +25,20 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old file or the new one, never half.
 
     Parent directories are created. The temp file lives beside the target (same
-    filesystem, so the rename is atomic) and is removed if anything fails.
+    filesystem, so the rename is atomic) and is removed if anything fails. The file and
+    its directory are fsynced: the new content survives a power loss.
+    """
+    replace_bytes(path, text.encode("utf-8"), durable=True)
+
+
+def replace_bytes(path: Path, data: bytes, *, durable: bool) -> None:
+    """Replace ``path`` with ``data`` through a temp file and a rename.
+
+    ``durable=False`` skips both fsyncs: for a write a commit record already made durable
+    (``store._commit``), where a process kill loses nothing and the record re-applies it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    data = text.encode("utf-8")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -37,7 +46,8 @@ def write_atomic(path: Path, text: str) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -45,4 +55,5 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)

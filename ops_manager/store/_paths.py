@@ -163,6 +163,11 @@ class LoopPaths:
         return self.ops(".lock")
 
     @property
+    def pass_commit_file(self) -> Path:
+        """A reconcile pass's commit record while it is being applied (store._commit)."""
+        return self.ops(".pass-commit.json")
+
+    @property
     def reconcile_telemetry_file(self) -> Path:
         return self.tel("reconcile.jsonl")
 

@@ -1,0 +1,193 @@
+"""A pass that commits as one: one commit record, made durable once, then applied idempotently.
+
+A reconcile pass changes several files: it appends rows to streams (escalations, telemetry)
+and replaces projections (state, health, cursor, ...). Written one by one, a crash between
+two of them leaves a mix of the old pass and the new one, which the next pass misreads (it
+re-ingested the log, paged ``ordering_drift_detected`` and repeated ``health_critical``).
+
+So a pass first writes everything it is about to change into ONE commit record,
+``OPS/.pass-commit.json``: for each stream, its size before the pass and the exact bytes to
+append; for each projection, its exact new bytes. That record is written to a temp file,
+fsynced and renamed into place (then its directory fsynced): **the rename is the commit
+point**. Then the record is applied and removed.
+
+Applying is idempotent, so it can be repeated after a crash at any instruction:
+
+- a stream already holding the pass's bytes at the recorded offset is left alone; one holding
+  only a prefix of them (a kill mid-append) gets the rest; one still at the recorded size
+  gets them all (a stream that another writer moved on meanwhile gets them at its end: a row
+  is never lost);
+- a projection whose bytes already match is not rewritten.
+
+Whoever takes the loop's lock next (a reconcile pass, ``rebuild``, ``profile-drift``,
+``project-state``) first applies a record left behind, so the loop is always either at the
+previous pass or at the next one, never in between.
+
+The fsync policy, in one place: the commit record is fsynced (file and directory); stream
+appends and projection replacements are not. After a process kill that loses nothing: the
+page cache holds every completed write and the record re-applies the rest. After a power
+loss the record, if present, is re-applied; projections are replaced by rename, which ext4
+and xfs order after the data they name, and every projection is read leniently and can be
+re-derived (``rebuild``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ops_manager.store._atomic import replace_bytes, write_atomic
+
+
+@attrs.frozen
+class Append:
+    """Bytes a pass appends to a stream, and the stream's size before the pass."""
+
+    path: Path
+    size_before: int
+    data: bytes
+
+
+@attrs.frozen
+class Replace:
+    """The new bytes of a projection."""
+
+    path: Path
+    data: bytes
+
+
+def stream_size(path: Path) -> int:
+    """The size of a stream file (0 when it does not exist yet)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def commit(record: Path, appends: Sequence[Append], replaces: Sequence[Replace]) -> None:
+    """Make the pass durable as one record, then apply it (see the module docstring)."""
+    doc: dict[str, Any] = {
+        "schemaVersion": "v1",
+        "appends": [
+            {"file": str(a.path), "sizeBefore": a.size_before, "data": a.data.decode("utf-8")}
+            for a in appends
+            if a.data
+        ],
+        "replaces": [{"file": str(r.path), "data": r.data.decode("utf-8")} for r in replaces],
+    }
+    write_atomic(record, json.dumps(doc, separators=(",", ":")) + "\n")
+    _apply(doc)
+    _remove(record)
+
+
+def apply_pending(record: Path) -> bool:
+    """Finish a pass whose commit record a crash left behind; ``True`` if there was one.
+
+    A record that cannot be parsed was never committed (the rename is atomic, so this only
+    happens if someone edits it): it is set aside as ``<record>.corrupt`` and ignored.
+    """
+    remove_dead_temps(record)
+    try:
+        raw = record.read_bytes()
+    except FileNotFoundError:
+        return False
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        with contextlib.suppress(OSError):
+            os.replace(record, record.with_name(record.name + ".corrupt"))
+        return False
+    _apply(doc)
+    for target in _targets(doc):
+        remove_dead_temps(target)
+    _remove(record)
+    return True
+
+
+def _targets(doc: dict[str, Any]) -> list[Path]:
+    replaces = doc.get("replaces")
+    items = replaces if isinstance(replaces, list) else []
+    return [Path(str(item["file"])) for item in items if isinstance(item, dict) and "file" in item]
+
+
+def remove_dead_temps(path: Path) -> None:
+    """Remove ``.<name>.tmp.<pid>`` files a killed writer of ``path`` left behind.
+
+    Only temps of a process that no longer exists: a live writer (another command that
+    writes the same projection outside the loop lock) keeps its temp until its rename.
+    """
+    prefix = f".{path.name}.tmp."
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) :]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours to signal
+    return True
+
+
+def _apply(doc: dict[str, Any]) -> None:
+    appends = doc.get("appends")
+    for item in appends if isinstance(appends, list) else []:
+        _append_once(
+            Path(str(item["file"])), int(item["sizeBefore"]), str(item["data"]).encode("utf-8")
+        )
+    replaces = doc.get("replaces")
+    for item in replaces if isinstance(replaces, list) else []:
+        _replace(Path(str(item["file"])), str(item["data"]).encode("utf-8"))
+
+
+def _append_once(path: Path, size_before: int, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        done = 0
+        if size > size_before:
+            os.lseek(fd, size_before, os.SEEK_SET)
+            there = os.read(fd, len(data))
+            if there == data:
+                return  # applied before the crash (whatever was appended after it)
+            if size == size_before + len(there) and data.startswith(there):
+                done = len(there)  # killed mid-append: write the rest
+        os.lseek(fd, size_before + done if done else 0, os.SEEK_SET if done else os.SEEK_END)
+        view = memoryview(data)[done:]
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    replace_bytes(path, data, durable=False)
+
+
+def _remove(record: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        record.unlink()
