@@ -123,6 +123,24 @@ class LoopDefaults:
     default_service_token: str | None = attrs.field(default=None, repr=False)
 
 
+def _choice(value: str | None, choices: tuple[str, ...], message: str, default: str) -> str:
+    # The engine resolves settings itself (layering: it must not import cli/).
+    if value is None:
+        return default
+    if value not in choices:
+        raise OpsError(message)
+    return value
+
+
+def _positive_int(value: str | None, message: str, default: int) -> int:
+    # Same rule as the loop command's flags: ``^[0-9]+$`` and >= 1.
+    if value is None:
+        return default
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise OpsError(message)
+    return int(value)
+
+
 def loop_defaults_from_env(env: Mapping[str, str]) -> LoopDefaults:
     """What ``ops-manager reconcile --repo R --loop L`` would use with no other flag.
 
@@ -130,7 +148,6 @@ def loop_defaults_from_env(env: Mapping[str, str]) -> LoopDefaults:
     unknown profile, a bad ``OPS_MANAGER_ALERTS_ENABLED``, ...): it would fail every loop
     alike, so the fleet run stops before the fan-out instead.
     """
-    from ops_manager.cli._parser import choice, positive_int
     from ops_manager.engine.profiles import default_profiles_path, load_catalog
     from ops_manager.reducers.thresholds import (
         apply_precedence,
@@ -156,23 +173,23 @@ def loop_defaults_from_env(env: Mapping[str, str]) -> LoopDefaults:
         None,
     )
     validate_thresholds(thresholds)
-    min_confidence = choice(
+    min_confidence = _choice(
         get("OPS_MANAGER_DRIFT_MIN_CONFIDENCE"),
         _CONFIDENCES,
         "OPS_MANAGER_DRIFT_MIN_CONFIDENCE must be one of: low, medium, high",
         "medium",
     )
-    streak = positive_int(
+    streak = _positive_int(
         get("OPS_MANAGER_DRIFT_REQUIRED_STREAK"),
         "OPS_MANAGER_DRIFT_REQUIRED_STREAK must be an integer >= 1",
         3,
     )
-    window = positive_int(
+    window = _positive_int(
         get("OPS_MANAGER_DRIFT_SUMMARY_WINDOW"),
         "OPS_MANAGER_DRIFT_SUMMARY_WINDOW must be an integer >= 1",
         200,
     )
-    alerts_enabled = choice(
+    alerts_enabled = _choice(
         get("OPS_MANAGER_ALERTS_ENABLED"),
         ("true", "false"),
         "OPS_MANAGER_ALERTS_ENABLED must be true or false",
