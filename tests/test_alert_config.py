@@ -202,9 +202,16 @@ def test_schema_accepts_plugin_types_and_rejects_what_the_contract_forbids() -> 
     ok = shipped()
     ok["sinks"]["x"] = {"enabled": True, "type": "fakehook", "urlEnv": "X"}
     ok["delivery"] = {"maxAttempts": 3, "deadlineSeconds": 10}
+    # the contract allows what the resolver allows (§2.3, Q-11): extra keys, null/false/fraction
+    # timeouts, a missing routes array
+    ok["extra"] = 1
+    ok["sinks"]["slack-default"]["timeoutSeconds"] = 2.5
+    ok["sinks"]["webhook-default"]["timeoutSeconds"] = False
+    ok["routing"]["routes"][0]["note"] = "x"
     assert list(validator.iter_errors(ok)) == []
     for broken in (
-        {**shipped(), "extra": 1},
+        {**shipped(), "defaultMinSeverity": "loud"},
+        {**shipped(), "delivery": {"retries": 3}},
         {**shipped(), "schemaVersion": "v2"},
         {**shipped(), "sinks": {}},
     ):

@@ -37,7 +37,6 @@ from ops_manager.reducers.alerts import (
     AlertConfig,
     SinkDef,
     build_config,
-    contract_type_problems,
     env_status,
     explain_route,
     is_severity,
@@ -45,10 +44,13 @@ from ops_manager.reducers.alerts import (
     missing_enabled_secrets,
     resolve_route,
     route_json,
-    routing_problems,
-    sink_common_problems,
     sink_missing_secrets,
     summary_json,
+)
+from ops_manager.reducers.alerts.config_problems import (
+    config_errors,
+    routing_problems,
+    sink_problems,
     top_level_problems,
 )
 from ops_manager.sinks import Sink, SinkConfigError, available_sinks, get_sink
@@ -119,7 +121,8 @@ def load_alert_config(path: str, *, installed: Mapping[str, Sink] | None = None)
     except (ValueError, UnicodeDecodeError):
         raise OpsError(f"invalid alert sink config JSON: {path}") from None
 
-    problems = top_level_problems(cfg)
+    errors = config_errors(cfg)
+    problems = top_level_problems(cfg, errors)
     if problems:
         raise _fail(ERR_TOP_LEVEL, problems)
 
@@ -127,11 +130,11 @@ def load_alert_config(path: str, *, installed: Mapping[str, Sink] | None = None)
     problems = []
     plugin_envs: dict[str, list[str]] = {}
     for sink_id, sink in cfg["sinks"].items():
-        common = sink_common_problems(sink_id, sink)
+        common, typed = sink_problems(sink_id, errors)
         if common:
             problems.extend(common)
             continue
-        problems.extend(contract_type_problems(sink_id, sink))
+        problems.extend(typed)
         kind = sink["type"]
         plugin = plugins.get(kind)
         if plugin is None and (sink["enabled"] or kind not in CONTRACT_SINK_TYPES):
@@ -150,7 +153,7 @@ def load_alert_config(path: str, *, installed: Mapping[str, Sink] | None = None)
     if problems:
         raise _fail(ERR_SINKS, problems)
 
-    problems = routing_problems(cfg)
+    problems = routing_problems(cfg, errors)
     if problems:
         raise _fail(ERR_ROUTING, problems)
     return LoadedConfig(config=build_config(cfg, path, plugin_envs), plugins=plugins)

@@ -27,7 +27,8 @@ class SchemaError:
 
     ``path`` is the instance path (ints for array indexes; for a ``required`` failure the
     missing property is appended, so the path names the absent field); ``validator`` is the
-    failing keyword; ``conditional`` is true when the failure comes from an ``if``/``then``
+    failing keyword (an ``additionalProperties`` failure is one error per extra key, with the key
+    appended to the path); ``conditional`` is true when the failure comes from an ``if``/``then``
     rule (callers that restate such a rule with the contract's wording skip those).
     """
 
@@ -35,6 +36,8 @@ class SchemaError:
     validator: str
     instance: Any
     conditional: bool
+    #: the (sub)schema holding the failing keyword (bounds for a message, for instance)
+    schema: Any = None
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -70,10 +73,14 @@ def schema_errors(name: str, doc: object) -> Iterator[SchemaError]:
                 continue
             seen_required.add(key)
             names = [k for k in error.validator_value if k not in error.instance]
-        for missing in names:
+        elif error.validator == "additionalProperties" and error.validator_value is False:
+            known = error.schema.get("properties", {})
+            names = [k for k in error.instance if k not in known]
+        for name_ in names:
             yield SchemaError(
-                path=path if missing is None else (*path, missing),
+                path=path if name_ is None else (*path, name_),
                 validator=str(error.validator),
                 instance=error.instance,
                 conditional=conditional,
+                schema=error.schema,
             )

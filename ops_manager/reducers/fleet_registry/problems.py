@@ -202,8 +202,6 @@ MESSAGES += [
 #: where each (field, keyword) sits in :data:`MESSAGES`; ``*`` rows catch any other keyword
 _INDEX = {(row[0], row[1]): rank for rank, row in enumerate(MESSAGES)}
 _LOOPS_RANK = _INDEX[("loops[]", _ANY)]
-#: keywords that are not failures here: the runtime ignores unknown keys (§1.1)
-_IGNORED = {"additionalProperties"}
 #: problem = (field, keyword, instance, loop index or -1)
 _Problem = tuple[str, str, Any, int]
 
@@ -323,15 +321,7 @@ def _code_rules(doc: dict[str, Any], now: int) -> Iterator[_Problem]:
 def _schema_rules(doc: dict[str, Any]) -> Iterator[_Problem]:
     for error in schema_errors(FLEET_REGISTRY_SCHEMA, doc):
         # the conditional rules (guarded_auto, sprite_service) are restated in code above
-        if (
-            error.conditional
-            or error.validator in _IGNORED
-            or error.path[:2]
-            == (
-                "policy",
-                "suppressions",
-            )
-        ):
+        if error.conditional or error.path[:2] == ("policy", "suppressions"):
             continue
         index = error.path[1] if error.path[:1] == ("loops",) and len(error.path) > 1 else -1
         yield _field(error.path), error.validator, error.instance, int(index)
