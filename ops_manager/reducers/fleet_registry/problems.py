@@ -36,166 +36,122 @@ def _row(field: str, message: Message, keyword: str = _ANY, group: str | None = 
     return (field, keyword, message, group or field.replace("[]", ""))
 
 
+def _m(field: str, says: str, keyword: str = _ANY, group: str | None = None) -> Row:
+    """A row whose message is ``<field> <says>`` (``loops[].`` and ``[]`` left out)."""
+    shown = field.removeprefix("loops[].").replace("[]", "")
+    return _row(field, f"{shown} {says}", keyword, group)
+
+
 def _loop_id_message(value: Any) -> str:
     return loop_id_problem(value) or "loopId must be a non-empty string"
 
 
+_NONEMPTY = "must be a non-empty string when present"
+_OBJECT = "must be an object when present"
+_BOOL = "must be boolean when present"
+_NO_CREDENTIALS = "must not embed credentials (name a token with service.tokenEnv)"
+_TIMESTAMP = "must be an ISO-8601 timestamp"
+_A = "policy.autonomous"
+_S = "policy.autonomous.rollout.scope.loopIds"
+
 #: (field, keyword or *, message, group), in the contract's order. ``loops[]`` rows are
 #: prefixed ``loops[<i>]: `` and ordered per entry. Keywords ``x-...`` come from the code below.
 MESSAGES: list[Row] = [
-    _row("schemaVersion", 'schemaVersion must be "v1"'),
-    _row("fleetId", "fleetId must be a string when present"),
-    _row("loops", "loops must be an array", "type"),
-    _row("loops", "loops must be an array", "required"),
-    _row("loops", "loops must include at least one loop entry", "minItems"),
+    _m("schemaVersion", 'must be "v1"'),
+    _m("fleetId", "must be a string when present"),
+    _m("loops", "must be an array", "type"),
+    _m("loops", "must be an array", "required"),
+    _m("loops", "must include at least one loop entry", "minItems"),
     _row("loops", "loopId values must be unique", "x-unique", "loops-unique"),
     _row("loops[]", "entry must be an object"),
-    _row("loops[].loopId", "loopId must be a non-empty string"),
+    _m("loops[].loopId", "must be a non-empty string"),
     _row("loops[].loopId", _loop_id_message, "pattern"),
-    _row("loops[].enabled", "enabled must be boolean when present"),
-    _row("loops[].transport", "transport must be local or sprite_service"),
-    _row("loops[].sprite", "sprite must be an object when present"),
-    _row("loops[].sprite.id", "sprite.id must be a non-empty string when present"),
-    _row("loops[].sprite.assignment", "sprite.assignment must be a string when present"),
-    _row(
-        "loops[].sprite.serviceBaseUrl",
-        "sprite.serviceBaseUrl must not embed credentials (name a token with service.tokenEnv)",
-        "x-credentials",
-    ),
-    _row(
-        "loops[].sprite.serviceBaseUrl",
-        "sprite.serviceBaseUrl must be a non-empty string when present",
-    ),
-    _row("loops[].service", "service must be an object when present"),
-    _row(
-        "loops[].service.baseUrl",
-        "service.baseUrl must not embed credentials (name a token with service.tokenEnv)",
-        "x-credentials",
-    ),
-    _row("loops[].service.baseUrl", "service.baseUrl must be a non-empty string when present"),
-    _row("loops[].service.tokenEnv", "service.tokenEnv must be a non-empty string when present"),
-    _row(
+    _m("loops[].enabled", _BOOL),
+    _m("loops[].transport", "must be local or sprite_service"),
+    _m("loops[].sprite", _OBJECT),
+    _m("loops[].sprite.id", _NONEMPTY),
+    _m("loops[].sprite.assignment", "must be a string when present"),
+    _m("loops[].sprite.serviceBaseUrl", _NO_CREDENTIALS, "x-credentials"),
+    _m("loops[].sprite.serviceBaseUrl", _NONEMPTY),
+    _m("loops[].service", _OBJECT),
+    _m("loops[].service.baseUrl", _NO_CREDENTIALS, "x-credentials"),
+    _m("loops[].service.baseUrl", _NONEMPTY),
+    _m("loops[].service.tokenEnv", _NONEMPTY),
+    _m(
         "loops[].service.tokenEnv",
-        "service.tokenEnv must be the name of an environment variable "
+        "must be the name of an environment variable "
         "(A-Z, 0-9 and _, not starting with a digit), never the token itself",
         "pattern",
     ),
-    _row("loops[].service.retryAttempts", "service.retryAttempts must be >= 1 when present"),
-    _row(
-        "loops[].service.retryBackoffSeconds",
-        "service.retryBackoffSeconds must be >= 0 when present",
-    ),
-    _row(
-        "loops[].service.timeoutSeconds",
-        "service.timeoutSeconds must be a number > 0 and <= 300 when present",
-    ),
+    _m("loops[].service.retryAttempts", "must be >= 1 when present"),
+    _m("loops[].service.retryBackoffSeconds", "must be >= 0 when present"),
+    _m("loops[].service.timeoutSeconds", "must be a number > 0 and <= 300 when present"),
     _row(
         "loops[]",
         "sprite_service loops require service.baseUrl or sprite.serviceBaseUrl",
         "x-sprite-url",
         "sprite-url",
     ),
-    _row("loops[].metadata", "metadata must be an object when present"),
-    _row("policy", "policy must be an object when present"),
-    _row("policy.mode", "policy.mode must be advisory or guarded_auto"),
-    _row("policy.noiseControls", "policy.noiseControls must be an object when present"),
-    _row(
-        "policy.noiseControls.dedupeWindowSeconds",
-        "policy.noiseControls.dedupeWindowSeconds must be an integer >= 0 when present",
-    ),
-    _row("policy.autonomous", "policy.autonomous must be an object when present"),
-]
-_A = "policy.autonomous"
-MESSAGES += [
-    _row(f"{_A}.allow", f"{_A}.allow must be an object when present"),
-    _row(f"{_A}.allow.categories", f"{_A}.allow.categories must be an array when present"),
-    _row(f"{_A}.allow.categories[]", f"{_A}.allow.categories entries must be strings", "type"),
-    _row(f"{_A}.allow.categories[]", f"{_A}.allow.categories contains unsupported categories"),
-    _row(f"{_A}.allow.intents", f"{_A}.allow.intents must be an array when present"),
-    _row(f"{_A}.allow.intents[]", f"{_A}.allow.intents entries must be strings", "type"),
-    _row(f"{_A}.allow.intents[]", f"{_A}.allow.intents contains unsupported intents"),
-    _row(f"{_A}.thresholds", f"{_A}.thresholds must be an object when present"),
-    _row(
-        f"{_A}.thresholds.minSeverity",
-        f"{_A}.thresholds.minSeverity must be a string when present",
-        "type",
-    ),
-    _row(
-        f"{_A}.thresholds.minSeverity",
-        f"{_A}.thresholds.minSeverity must be one of critical, warning, info",
-    ),
-    _row(
-        f"{_A}.thresholds.minConfidence",
-        f"{_A}.thresholds.minConfidence must be a string when present",
-        "type",
-    ),
-    _row(
-        f"{_A}.thresholds.minConfidence",
-        f"{_A}.thresholds.minConfidence must be one of high, medium, low",
-    ),
-    _row(f"{_A}.safety", f"{_A}.safety must be an object when present"),
+    _m("loops[].metadata", _OBJECT),
+    _m("policy", _OBJECT),
+    _m("policy.mode", "must be advisory or guarded_auto"),
+    _m("policy.noiseControls", _OBJECT),
+    _m("policy.noiseControls.dedupeWindowSeconds", "must be an integer >= 0 when present"),
+    _m(_A, _OBJECT),
+    _m(f"{_A}.allow", _OBJECT),
+    _m(f"{_A}.allow.categories", "must be an array when present"),
+    _m(f"{_A}.allow.categories[]", "entries must be strings", "type"),
+    _m(f"{_A}.allow.categories[]", "contains unsupported categories"),
+    _m(f"{_A}.allow.intents", "must be an array when present"),
+    _m(f"{_A}.allow.intents[]", "entries must be strings", "type"),
+    _m(f"{_A}.allow.intents[]", "contains unsupported intents"),
+    _m(f"{_A}.thresholds", _OBJECT),
+    _m(f"{_A}.thresholds.minSeverity", "must be a string when present", "type"),
+    _m(f"{_A}.thresholds.minSeverity", "must be one of critical, warning, info"),
+    _m(f"{_A}.thresholds.minConfidence", "must be a string when present", "type"),
+    _m(f"{_A}.thresholds.minConfidence", "must be one of high, medium, low"),
+    _m(f"{_A}.safety", _OBJECT),
     *(
-        _row(f"{_A}.safety.{key}", f"{_A}.safety.{key} must be an integer >= 0 when present")
+        _m(f"{_A}.safety.{key}", "must be an integer >= 0 when present")
         for key in ("maxActionsPerRun", "maxActionsPerLoop", "cooldownSeconds")
     ),
-    _row(f"{_A}.safety.killSwitch", f"{_A}.safety.killSwitch must be boolean when present"),
-    _row(_GOV, f"{_GOV} must be an object when present"),
-    *(
-        _row(f"{_GOV}.{key}", f"{_GOV}.{key} must be a non-empty string when present")
-        for key in ("actor", "approvalRef", "rationale")
-    ),
-    *(
-        _row(f"{_GOV}.{key}", f"{_GOV}.{key} must be an ISO-8601 timestamp when present")
-        for key in ("changedAt", "reviewBy")
-    ),
+    _m(f"{_A}.safety.killSwitch", _BOOL),
+    _m(_GOV, _OBJECT),
+    *(_m(f"{_GOV}.{key}", _NONEMPTY) for key in ("actor", "approvalRef", "rationale")),
+    *(_m(f"{_GOV}.{key}", f"{_TIMESTAMP} when present") for key in ("changedAt", "reviewBy")),
     _row(_GOV, f"{_GOV}.reviewBy must be after {_GOV}.changedAt", "x-order", "order"),
-    _row(_GOV, f"{_GOV} is required {_GUARDED}", "x-guarded", "g"),
+    _m(_GOV, f"is required {_GUARDED}", "x-guarded", "g"),
     *(
-        _row(f"{_GOV}.{key}", f"{_GOV}.{key} is required {_GUARDED}", "x-guarded", f"g-{key}")
+        _m(f"{_GOV}.{key}", f"is required {_GUARDED}", "x-guarded", f"g-{key}")
         for key in ("actor", "approvalRef", "rationale")
     ),
     *(
-        _row(
-            f"{_GOV}.{key}",
-            f"{_GOV}.{key} must be an ISO-8601 timestamp {_GUARDED}",
-            "x-guarded",
-            f"g-{key}",
-        )
+        _m(f"{_GOV}.{key}", f"{_TIMESTAMP} {_GUARDED}", "x-guarded", f"g-{key}")
         for key in ("changedAt", "reviewBy")
     ),
     _row(_GOV, f"{_GOV}.reviewBy must be after {_GOV}.changedAt {_GUARDED}", "x-g-order", "g-o"),
     _row(_GOV, f"{_GOV}.reviewBy must be in the future {_GUARDED}", "x-g-future", "g-f"),
-    _row(_R, f"{_R} must be an object when present"),
-    _row(
-        f"{_R}.canaryPercent",
-        f"{_R}.canaryPercent must be an integer between 0 and 100 when present",
-    ),
-    _row(f"{_R}.scope", f"{_R}.scope must be an object when present"),
-    _row(f"{_R}.scope.loopIds", f"{_R}.scope.loopIds must be an array when present", "type"),
-    _row(f"{_R}.scope.loopIds[]", f"{_R}.scope.loopIds entries must be strings", "type"),
-    _row(f"{_R}.scope.loopIds[]", f"{_R}.scope.loopIds entries must be non-empty strings"),
-    _row(f"{_R}.scope.loopIds", f"{_R}.scope.loopIds entries must be unique", "uniqueItems"),
-    _row(
-        f"{_R}.scope.loopIds",
-        f"{_R}.scope.loopIds entries must reference declared loopIds",
-        "x-declared",
-    ),
-    _row(f"{_R}.selector", f"{_R}.selector must be an object when present"),
-    _row(f"{_R}.selector.salt", f"{_R}.selector.salt must be a string when present", "type"),
-    _row(f"{_R}.selector.salt", f"{_R}.selector.salt must be non-empty when present"),
-    _row(f"{_R}.pause", f"{_R}.pause must be an object when present"),
-    _row(f"{_R}.pause.manual", f"{_R}.pause.manual must be boolean when present"),
-    _row(f"{_R}.autoPause", f"{_R}.autoPause must be an object when present"),
-    _row(f"{_R}.autoPause.enabled", f"{_R}.autoPause.enabled must be boolean when present"),
+    _m(_R, _OBJECT),
+    _m(f"{_R}.canaryPercent", "must be an integer between 0 and 100 when present"),
+    _m(f"{_R}.scope", _OBJECT),
+    _m(_S, "must be an array when present", "type"),
+    _m(f"{_S}[]", "entries must be strings", "type"),
+    _m(f"{_S}[]", "entries must be non-empty strings"),
+    _m(_S, "entries must be unique", "uniqueItems"),
+    _m(_S, "entries must reference declared loopIds", "x-declared"),
+    _m(f"{_R}.selector", _OBJECT),
+    _m(f"{_R}.selector.salt", "must be a string when present", "type"),
+    _m(f"{_R}.selector.salt", "must be non-empty when present"),
+    _m(f"{_R}.pause", _OBJECT),
+    _m(f"{_R}.pause.manual", _BOOL),
+    _m(f"{_R}.autoPause", _OBJECT),
+    _m(f"{_R}.autoPause.enabled", _BOOL),
     *(
-        _row(f"{_R}.autoPause.{key}", f"{_R}.autoPause.{key} must be an integer >= 1 when present")
+        _m(f"{_R}.autoPause.{key}", "must be an integer >= 1 when present")
         for key in ("lookbackExecutions", "minSampleSize")
     ),
     *(
-        _row(
-            f"{_R}.autoPause.{key}",
-            f"{_R}.autoPause.{key} must be a number between 0 and 1 when present",
-        )
+        _m(f"{_R}.autoPause.{key}", "must be a number between 0 and 1 when present")
         for key in ("ambiguityRateThreshold", "failureRateThreshold")
     ),
 ]
