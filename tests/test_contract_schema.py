@@ -268,3 +268,23 @@ def test_validation_imports_jsonschema_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_default_alert_config_pass_does_not_import_jsonschema(tmp_path: Path) -> None:
+    """The packaged default config loads without jsonschema; a copy that differs validates."""
+    import subprocess
+    import sys
+
+    from ops_manager.engine.alert_config import PACKAGED_ALERT_SINKS_FILE
+
+    edited = tmp_path / "alerts.json"
+    edited.write_bytes(PACKAGED_ALERT_SINKS_FILE.read_bytes() + b"\n")
+    code = (
+        "import sys; from ops_manager.engine.alert_config import load_alert_config as load; "
+        "load(sys.argv[1]); print('jsonschema' in sys.modules)"
+    )
+    for path, imported in ((str(PACKAGED_ALERT_SINKS_FILE), "False"), (str(edited), "True")):
+        out = subprocess.run(
+            [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == imported, path
