@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ops_manager.cli import main
 from ops_manager.engine.alert_config import (
@@ -200,9 +202,16 @@ def test_schema_accepts_plugin_types_and_rejects_what_the_contract_forbids() -> 
     ok = shipped()
     ok["sinks"]["x"] = {"enabled": True, "type": "fakehook", "urlEnv": "X"}
     ok["delivery"] = {"maxAttempts": 3, "deadlineSeconds": 10}
+    # the contract allows what the resolver allows (§2.3, Q-11): extra keys, null/false/fraction
+    # timeouts, a missing routes array
+    ok["extra"] = 1
+    ok["sinks"]["slack-default"]["timeoutSeconds"] = 2.5
+    ok["sinks"]["webhook-default"]["timeoutSeconds"] = False
+    ok["routing"]["routes"][0]["note"] = "x"
     assert list(validator.iter_errors(ok)) == []
     for broken in (
-        {**shipped(), "extra": 1},
+        {**shipped(), "defaultMinSeverity": "loud"},
+        {**shipped(), "delivery": {"retries": 3}},
         {**shipped(), "schemaVersion": "v2"},
         {**shipped(), "sinks": {}},
     ):
@@ -690,3 +699,40 @@ def test_library_load_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert (
         "sink 'slack-default': timeoutSeconds must be a number from 1 to 120" in info.value.message
     )
+
+
+# --------------------------------------------------------------------------------------------
+# never a crash: any JSON document is a config or one OpsError (fail closed, no traceback)
+# --------------------------------------------------------------------------------------------
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+_json = st.recursive(
+    _scalars,
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    ["schemaVersion", "defaultMinSeverity", "sinks", "routing", "delivery", "type", "enabled"]
+)
+_shaped = st.recursive(
+    _scalars | st.sampled_from(["v1", "critical", "webhook", "slack", "URL_ENV"]),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(_keys | st.text(max_size=4), kids, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=_json | _shaped)
+def test_any_json_document_is_a_config_or_one_ops_error(tmp_path: Path, doc: Any) -> None:
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    try:
+        load_alert_config(str(path), installed={})
+    except OpsError as exc:
+        assert str(exc)

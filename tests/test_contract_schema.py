@@ -179,3 +179,112 @@ def test_broken_events_fail(validator: Draft202012Validator, tmp_path: Path) -> 
         broken = copy.deepcopy(env)
         fn(broken)
         assert _errors(validator, broken), label
+
+
+# --------------------------------------------------------------------------------------------
+# the validator's schemas: the packaged copies are schema/, and every shipped example passes
+# --------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+VALIDATED_SCHEMAS = (
+    "ops-manager-fleet.registry.schema.json",
+    "ops-manager-alert-sinks.config.schema.json",
+)
+
+
+@pytest.mark.parametrize("name", VALIDATED_SCHEMAS)
+def test_packaged_schema_is_the_one_in_schema_dir(name: str) -> None:
+    """``schema/`` is the one source: the copy a wheel ships must be byte-identical."""
+    from ops_manager.model.validation import load_schema
+
+    packaged = (ROOT / "ops_manager" / "data" / name).read_bytes()
+    assert packaged == (ROOT / "schema" / name).read_bytes()
+    assert load_schema(name) == json.loads(packaged)
+
+
+def _json_blocks(*globs: str) -> list[tuple[str, Any]]:
+    """Every parsable ```json block of the docs/examples, with where it came from."""
+    found: list[tuple[str, Any]] = []
+    for pattern in globs:
+        for path in sorted(ROOT.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            for index, block in enumerate(text.split("```json")[1:]):
+                try:
+                    found.append(
+                        (f"{path.relative_to(ROOT)}#{index}", json.loads(block.split("```")[0]))
+                    )
+                except ValueError:
+                    continue  # an excerpt or a JSONL sample, not a whole document
+    return found
+
+
+def _documents(key: str) -> list[tuple[str, Any]]:
+    files = [
+        (str(p.relative_to(ROOT)), json.loads(p.read_text(encoding="utf-8")))
+        for pattern in ("config/*.json", "examples/**/*.json", "ops_manager/data/*.json")
+        for p in sorted(ROOT.glob(pattern))
+    ]
+    blocks = _json_blocks("docs/**/*.md", "examples/**/*.md", "README.md")
+    return [
+        (where, doc)
+        for where, doc in files + blocks
+        if isinstance(doc, dict) and doc.get("schemaVersion") == "v1" and key in doc
+    ]
+
+
+REGISTRIES = _documents("loops")
+ALERT_CONFIGS = _documents("routing")
+
+
+def test_examples_were_found() -> None:
+    assert REGISTRIES, "no example registry found in config/, examples/ or docs/"
+    assert ALERT_CONFIGS, "no example alert sink config found in config/, examples/ or docs/"
+
+
+@pytest.mark.parametrize(("where", "doc"), REGISTRIES, ids=[w for w, _ in REGISTRIES])
+def test_every_example_registry_validates(where: str, doc: Any) -> None:
+    from ops_manager.reducers.fleet_registry import validate_registry
+
+    # far past every example's changedAt, before any reviewBy that is meant to be live
+    assert validate_registry(doc, now=0) == [], where
+
+
+@pytest.mark.parametrize(("where", "doc"), ALERT_CONFIGS, ids=[w for w, _ in ALERT_CONFIGS])
+def test_every_example_alert_config_validates_against_the_schema(where: str, doc: Any) -> None:
+    from ops_manager.model.validation import ALERT_SINKS_SCHEMA, schema_errors
+
+    assert list(schema_errors(ALERT_SINKS_SCHEMA, doc)) == [], where
+
+
+def test_validation_imports_jsonschema_lazily() -> None:
+    """Importing the reducers costs no jsonschema import; validating once does (issue 14.3)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import ops_manager.reducers.fleet_registry as r; "
+        "before = 'jsonschema' in sys.modules; "
+        "r.validate_registry({'schemaVersion': 'v1', 'loops': [{'loopId': 'a'}]}, now=0); "
+        "print(before, 'jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_default_alert_config_pass_does_not_import_jsonschema(tmp_path: Path) -> None:
+    """The packaged default config loads without jsonschema; a copy that differs validates."""
+    import subprocess
+    import sys
+
+    from ops_manager.engine.alert_config import PACKAGED_ALERT_SINKS_FILE
+
+    edited = tmp_path / "alerts.json"
+    edited.write_bytes(PACKAGED_ALERT_SINKS_FILE.read_bytes() + b"\n")
+    code = (
+        "import sys; from ops_manager.engine.alert_config import load_alert_config as load; "
+        "load(sys.argv[1]); print('jsonschema' in sys.modules)"
+    )
+    for path, imported in ((str(PACKAGED_ALERT_SINKS_FILE), "False"), (str(edited), "True")):
+        out = subprocess.run(
+            [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == imported, path

@@ -19,6 +19,7 @@ appear in an output or an error.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -37,7 +38,6 @@ from ops_manager.reducers.alerts import (
     AlertConfig,
     SinkDef,
     build_config,
-    contract_type_problems,
     env_status,
     explain_route,
     is_severity,
@@ -45,10 +45,13 @@ from ops_manager.reducers.alerts import (
     missing_enabled_secrets,
     resolve_route,
     route_json,
-    routing_problems,
-    sink_common_problems,
     sink_missing_secrets,
     summary_json,
+)
+from ops_manager.reducers.alerts.config_problems import (
+    config_errors,
+    routing_problems,
+    sink_problems,
     top_level_problems,
 )
 from ops_manager.sinks import Sink, SinkConfigError, available_sinks, get_sink
@@ -83,6 +86,11 @@ class LoadedConfig:
     def plugin_for(self, sink: SinkDef) -> Sink | None:
         """The plugin that builds requests for ``sink`` (``None`` if not installed)."""
         return self.plugins.get(sink.type)
+
+
+@functools.cache
+def _packaged_bytes() -> bytes:
+    return PACKAGED_ALERT_SINKS_FILE.read_bytes()
 
 
 def _reject_constant(name: str) -> Any:
@@ -153,7 +161,10 @@ def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> Loade
     except (ValueError, UnicodeDecodeError):
         raise OpsError(f"invalid alert sink config JSON: {path}") from None
 
-    problems = top_level_problems(cfg)
+    # the packaged default (all sinks disabled) is checked against the schema by the test
+    # suite, so the out-of-the-box pass, which dispatches nothing, never imports jsonschema
+    errors = [] if data == _packaged_bytes() else config_errors(cfg)
+    problems = top_level_problems(cfg, errors)
     if problems:
         raise _fail(ERR_TOP_LEVEL, problems)
 
@@ -161,11 +172,11 @@ def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> Loade
     problems = []
     plugin_envs: dict[str, list[str]] = {}
     for sink_id, sink in cfg["sinks"].items():
-        common = sink_common_problems(sink_id, sink)
+        common, typed = sink_problems(sink_id, errors)
         if common:
             problems.extend(common)
             continue
-        problems.extend(contract_type_problems(sink_id, sink))
+        problems.extend(typed)
         kind = sink["type"]
         plugin = plugins.get(kind)
         if plugin is None and (sink["enabled"] or kind not in CONTRACT_SINK_TYPES):
@@ -184,7 +195,7 @@ def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> Loade
     if problems:
         raise _fail(ERR_SINKS, problems)
 
-    problems = routing_problems(cfg)
+    problems = routing_problems(cfg, errors)
     if problems:
         raise _fail(ERR_ROUTING, problems)
     return LoadedConfig(config=build_config(cfg, path, plugin_envs), plugins=plugins)

@@ -8,8 +8,8 @@ calls these, and carries out what they return.
 
 The pieces, Alertmanager-style small tables returning named reasons:
 
-- **config checks** (§2.3): ``top_level_problems``, ``sink_common_problems``,
-  ``contract_type_problems``, ``routing_problems``; :func:`build_config` then turns a checked
+- **config checks** (§2.3): :mod:`~ops_manager.reducers.alerts.config_problems` (the schema's
+  failures as the resolver's messages); :func:`build_config` then turns a checked
   object into an :class:`AlertConfig`;
 - **routing** (§2.7): :func:`resolve_route` → :class:`Route` with ``reason`` =
   ``None`` (dispatch) | ``severity_below_min`` | ``no_dispatchable_sinks``; BUG-1 fixed (a
@@ -35,15 +35,10 @@ from ops_manager.reducers.alerts._config import (
     DeliveryPolicy,
     SinkDef,
     build_config,
-    contract_type_problems,
     delivery_policy,
-    delivery_problems,
     env_status,
     missing_enabled_secrets,
-    routing_problems,
-    sink_common_problems,
     sink_missing_secrets,
-    top_level_problems,
 )
 from ops_manager.reducers.alerts._config import (
     redact_headers as redact_headers,
@@ -305,11 +300,9 @@ __all__ = [
     "cleared_episodes",
     "close_episode",
     "config_error_json",
-    "contract_type_problems",
     "decide",
     "dedup_key_for",
     "delivery_policy",
-    "delivery_problems",
     "dispatch_state",
     "env_status",
     "episode_for_trigger",
@@ -333,9 +326,7 @@ __all__ = [
     "redact_text",
     "resolve_route",
     "route_json",
-    "routing_problems",
     "row_outcome",
-    "sink_common_problems",
     "sink_missing_secrets",
     "summary_json",
     "summary_status",
@@ -346,5 +337,4 @@ __all__ = [
     "t_routefail",
     "t_skip",
     "t_wrapper",
-    "top_level_problems",
 ]

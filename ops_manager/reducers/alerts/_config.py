@@ -1,4 +1,7 @@
-"""Alert sink config: checks (§2.3), the delivery policy, the parsed :class:`AlertConfig`. PURE."""
+"""Alert sink config: the delivery policy and the parsed :class:`AlertConfig`. PURE.
+
+The checks are :mod:`ops_manager.reducers.alerts.config_problems` (the schema + a table).
+"""
 
 from __future__ import annotations
 
@@ -7,144 +10,15 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import dumps_compact
 from ops_manager.reducers.alerts._vocab import (
     _SENSITIVE_HEADER,
     DEFAULT_TIMEOUT_SECONDS,
-    ENV_NAME,
     JSON,
     PAGERDUTY_DEFAULT_SOURCE,
     REDACTED,
     SINK_COMMON_KEYS,
     TYPE_CONTRACTS,
-    is_severity,
 )
-
-# --- config checks (§2.3) ----------------------------------------------------------------
-
-
-def top_level_problems(cfg: object) -> list[str]:
-    """Why ``cfg`` fails the top-level shape check (empty when it passes).
-
-    Extra top-level keys are allowed (§8 Q-11); ``routing.routes`` may be missing or null.
-    Our extension ``delivery`` (retry policy) must be an object when present.
-    """
-    if not isinstance(cfg, dict):
-        return ["the config is not a JSON object"]
-    out: list[str] = []
-    if cfg.get("schemaVersion") != "v1":
-        out.append('schemaVersion must be "v1"')
-    if not is_severity(cfg.get("defaultMinSeverity")):
-        out.append("defaultMinSeverity must be one of: info, warning, critical")
-    sinks = cfg.get("sinks")
-    if not isinstance(sinks, dict) or not sinks:
-        out.append("sinks must be an object with at least one sink")
-    routing = cfg.get("routing")
-    if not isinstance(routing, dict):
-        out.append("routing must be an object")
-    else:
-        if not isinstance(routing.get("defaultSinks"), list):
-            out.append("routing.defaultSinks must be an array")
-        if not isinstance(routing.get("categorySeverity"), dict):
-            out.append("routing.categorySeverity must be an object")
-        routes = routing.get("routes")
-        if routes is not None and not isinstance(routes, list):
-            out.append("routing.routes must be an array")
-    out.extend(delivery_problems(cfg.get("delivery")))
-    return out
-
-
-def sink_common_problems(sink_id: str, sink: object) -> list[str]:
-    """Problems with the fields every sink has (``enabled``, ``type``, ``timeoutSeconds``)."""
-    if not isinstance(sink, dict):
-        return [f"sink '{sink_id}' must be an object"]
-    out: list[str] = []
-    if not isinstance(sink.get("enabled"), bool):
-        out.append(f"sink '{sink_id}': enabled must be true or false")
-    kind = sink.get("type")
-    if not isinstance(kind, str) or kind == "":
-        out.append(f"sink '{sink_id}': type must be a non-empty string")
-    timeout = sink.get("timeoutSeconds")
-    if timeout is not None and timeout is not False:
-        ok = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not ok or not (1 <= timeout <= 120):
-            out.append(f"sink '{sink_id}': timeoutSeconds must be a number from 1 to 120")
-    return out
-
-
-def _env_ref_ok(value: object) -> bool:
-    return isinstance(value, str) and ENV_NAME.match(value) is not None
-
-
-def contract_type_problems(sink_id: str, sink: Mapping[str, Any]) -> list[str]:
-    """The contract's type-specific checks for ``webhook`` / ``slack`` / ``pagerduty_events``.
-
-    They always run for those three types (installed plugin or not), so the contract's
-    fail-closed validation does not depend on a plugin's own checks; the plugin's
-    ``validate_config`` runs on top.
-    """
-    kind = sink.get("type")
-    contract = TYPE_CONTRACTS.get(kind) if isinstance(kind, str) else None
-    if contract is None:
-        return []
-    out: list[str] = []
-    if not _env_ref_ok(sink.get(contract.target_env)):
-        out.append(
-            f"sink '{sink_id}': {contract.target_env} must name an env var (^[A-Z_][A-Z0-9_]*$)"
-        )
-    for name in contract.optional_envs:
-        value = sink.get(name)
-        if value is not None and not _env_ref_ok(value):
-            out.append(f"sink '{sink_id}': {name} must name an env var (^[A-Z_][A-Z0-9_]*$)")
-    if kind == "webhook":
-        headers = sink.get("headers")
-        if headers is not None and not (
-            isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
-        ):
-            out.append(f"sink '{sink_id}': headers must be an object of string values")
-    return out
-
-
-def routing_problems(cfg: Mapping[str, Any]) -> list[str]:
-    """Problems with ``routing`` once the top level and the sinks passed (§2.3)."""
-    sinks = cfg["sinks"]
-    routing = cfg["routing"]
-    out: list[str] = []
-    for sid in routing["defaultSinks"]:
-        if not isinstance(sid, str) or sid not in sinks:
-            out.append(f"routing.defaultSinks names an unknown sink: {_show(sid)}")
-    routes = routing.get("routes")
-    for index, route in enumerate(routes if isinstance(routes, list) else []):
-        where = f"routing.routes[{index}]"
-        if not isinstance(route, dict):
-            out.append(f"{where} must be an object")
-            continue
-        category = route.get("category")
-        if not isinstance(category, str) or category == "":
-            out.append(f"{where}.category must be a non-empty string")
-        if route.get("enabled") is not None and not isinstance(route.get("enabled"), bool):
-            out.append(f"{where}.enabled must be true or false")
-        if route.get("minSeverity") is not None and not is_severity(route.get("minSeverity")):
-            out.append(f"{where}.minSeverity must be one of: info, warning, critical")
-        route_sinks = route.get("sinks")
-        if route_sinks is not None:
-            if not isinstance(route_sinks, list):
-                out.append(f"{where}.sinks must be an array")
-            else:
-                for sid in route_sinks:
-                    if not isinstance(sid, str) or sid not in sinks:
-                        out.append(f"{where}.sinks names an unknown sink: {_show(sid)}")
-    for category, severity in routing["categorySeverity"].items():
-        if not is_severity(severity):
-            out.append(
-                f"routing.categorySeverity.{category} must be one of: info, warning, critical"
-            )
-    return out
-
-
-def _show(value: object) -> str:
-    return dumps_compact(value) if not isinstance(value, str) else value
-
 
 # --- the delivery policy (our extension: top-level "delivery") ---------------------------
 
@@ -170,42 +44,24 @@ class DeliveryPolicy:
     give_up_after_seconds: float = 86400.0
 
 
-_DELIVERY_FIELDS: dict[str, tuple[str, float, float, bool]] = {
-    # json key: (attribute, min, max, integer)
-    "maxAttempts": ("max_attempts", 1, 20, True),
-    "deadlineSeconds": ("deadline_seconds", 0, 3600, False),
-    "backoffBaseSeconds": ("backoff_base_seconds", 0, 600, False),
-    "backoffMaxSeconds": ("backoff_max_seconds", 0, 3600, False),
-    "maxRetryAfterSeconds": ("max_retry_after_seconds", 0, 3600, False),
-    "giveUpAfterSeconds": ("give_up_after_seconds", 0, 30 * 86400, False),
+#: ``delivery`` JSON keys -> :class:`DeliveryPolicy` attributes (bounds live in the schema)
+_DELIVERY_FIELDS = {
+    "maxAttempts": "max_attempts",
+    "deadlineSeconds": "deadline_seconds",
+    "backoffBaseSeconds": "backoff_base_seconds",
+    "backoffMaxSeconds": "backoff_max_seconds",
+    "maxRetryAfterSeconds": "max_retry_after_seconds",
+    "giveUpAfterSeconds": "give_up_after_seconds",
 }
-
-
-def delivery_problems(raw: object) -> list[str]:
-    """Problems with the optional ``delivery`` object."""
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        return ["delivery must be an object"]
-    out: list[str] = []
-    for key, value in raw.items():
-        spec = _DELIVERY_FIELDS.get(key)
-        if spec is None:
-            out.append(f"delivery.{key} is not a known setting")
-            continue
-        _, low, high, integer = spec
-        number_ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number_ok or (integer and not isinstance(value, int)) or not low <= value <= high:
-            kind = "an integer" if integer else "a number"
-            out.append(f"delivery.{key} must be {kind} from {low:g} to {high:g}")
-    return out
 
 
 def delivery_policy(raw: object) -> DeliveryPolicy:
     """The policy from a checked ``delivery`` object (absent → defaults)."""
     if not isinstance(raw, dict):
         return DeliveryPolicy()
-    values = {_DELIVERY_FIELDS[k][0]: v for k, v in raw.items() if k in _DELIVERY_FIELDS}
+    values = {_DELIVERY_FIELDS[k]: v for k, v in raw.items() if k in _DELIVERY_FIELDS}
+    if "max_attempts" in values:  # JSON Schema's integer admits 3.0: a count is an int
+        values["max_attempts"] = int(values["max_attempts"])
     return DeliveryPolicy(**values)
 
 

@@ -27,9 +27,6 @@ from ops_manager.reducers.fleet_registry._normalize import (
     normalize_policy,
     normalize_registry,
 )
-from ops_manager.reducers.fleet_registry._validate import (
-    validate_registry,
-)
 from ops_manager.reducers.fleet_registry._values import (
     CATEGORIES,
     CONFIDENCES,
@@ -60,6 +57,7 @@ from ops_manager.reducers.fleet_registry._values import (
     loop_id_problem,
     parse_fleet_ts,
 )
+from ops_manager.reducers.fleet_registry.problems import validate_registry
 
 __all__ = [
     "CATEGORIES",

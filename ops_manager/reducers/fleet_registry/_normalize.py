@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from ops_manager.errors import OpsError
-from ops_manager.reducers.fleet_registry._validate import validate_registry
 from ops_manager.reducers.fleet_registry._values import (
     DEFAULT_ALLOW_CATEGORIES,
     DEFAULT_ALLOW_INTENTS,
@@ -27,12 +27,33 @@ from ops_manager.reducers.fleet_registry._values import (
     DEFAULT_SELECTOR_SALT,
     SCHEMA_VERSION,
     RegistryValidationError,
-    _canon,
-    _default,
-    _first_present,
-    _obj,
     parse_fleet_ts,
 )
+from ops_manager.reducers.fleet_registry.problems import validate_registry
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _canon(value: Any) -> Any:
+    """Integral floats as ints (``40.0`` -> ``40``); anything else unchanged."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _default(value: Any, fallback: Any) -> Any:
+    """``value`` unless it is absent (``None``): ``false``/``0``/``""`` are values."""
+    return fallback if value is None else value
+
+
+def _first_present(*values: Any) -> Any:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
 
 # --- normalisation ------------------------------------------------------------------------
 

@@ -1,11 +1,9 @@
-"""Fleet registry vocabulary, defaults, the validation error and small value helpers (PURE)."""
+"""Fleet registry vocabulary, defaults, the validation error, loop ids and timestamps (PURE)."""
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, TypeGuard
-from urllib.parse import urlsplit
+from typing import Any
 
 from ops_manager.errors import OpsError
 
@@ -22,8 +20,6 @@ RESERVED_LOOP_IDS = ("fleet",)
 
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 1
-#: upper bound of the optional ``service.timeoutSeconds`` (per-request read timeout)
-MAX_TIMEOUT_SECONDS = 300
 DEFAULT_DEDUPE_WINDOW_SECONDS = 300
 DEFAULT_ALLOW_CATEGORIES = ("reconcile_failed", "health_critical")
 DEFAULT_ALLOW_INTENTS = ("cancel",)
@@ -58,59 +54,6 @@ class RegistryValidationError(OpsError):
         self.problems = list(problems)
 
 
-# --- small value predicates ---------------------------------------------------------------
-
-
-def _present(value: Any) -> bool:
-    return value is not None
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _is_num(value: Any) -> TypeGuard[int | float]:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and math.isfinite(value)
-
-
-def _is_int(value: Any) -> TypeGuard[int | float]:
-    return _is_num(value) and (isinstance(value, int) or float(value).is_integer())
-
-
-def _nonempty_str(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and value != ""
-
-
-def _canon(value: Any) -> Any:
-    """Integral floats as ints (``40.0`` -> ``40``); anything else unchanged."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _default(value: Any, fallback: Any) -> Any:
-    """``value`` unless it is absent (``None``): ``false``/``0``/``""`` are values."""
-    return fallback if value is None else value
-
-
-def _first_present(*values: Any) -> Any:
-    for value in values:
-        if value is not None:
-            return value
-    return None
-
-
-def _show(text: str) -> str:
-    """A key as it appears inside a one-line message (control characters escaped)."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        return text.encode("unicode_escape").decode("ascii")
-    return text
-
-
 def loop_id_problem(loop_id: str) -> str | None:
     """Why ``loop_id`` cannot name a loop directory, or ``None`` if it can.
 
@@ -131,14 +74,6 @@ def loop_id_problem(loop_id: str) -> str | None:
             f"loopId {loop_id!r} is reserved (its artifacts would collide with the fleet directory)"
         )
     return None
-
-
-def _has_credentials(url: str) -> bool:
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:
-        return False
-    return "@" in netloc
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:

@@ -1,0 +1,1 @@
+"""The typed model of ops-manager: values the reducers take and return."""
