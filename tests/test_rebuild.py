@@ -185,6 +185,35 @@ def test_missing_stream_state_and_drift_are_rebuilt(repo: Path) -> None:
         assert (ops(repo) / rel).read_bytes() == written[rel], rel
 
 
+def test_every_projection_deleted_restores_what_streams_hold_and_fails_on_the_rest(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    """Issue 13's first check: delete every projection, ``rebuild --write``."""
+    every = [p for p in ops(repo).rglob("*.json") if p.is_file()]
+    written = {p: p.read_bytes() for p in every}
+    assert {p.name for p in every} >= {"state.json", "health.json", "cursor.json"}
+    for p in every:
+        p.unlink()
+    code, report, err = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP, "--write")
+    entries = by_file(report, repo)
+    # the position and the folds come back byte for byte, from events.jsonl and the rows
+    # (both stream-state.json and cursor.json gone: the last successful pass's row says
+    # how far it read, and when)
+    for rel in ("stream-state.json", "cursor.json", "profile-drift.json", "sequence-state.json"):
+        assert entries[rel]["status"] == "restored", (rel, entries[rel])
+        assert (ops(repo) / rel).read_bytes() == written[ops(repo) / rel], rel
+    # what streams do not hold is said to be lost, and the command fails: never "ok"
+    for rel in ("health.json", "state.json", "telemetry/transport-health.json"):
+        assert entries[rel]["status"] == "missing", (rel, entries[rel])
+        assert not (ops(repo) / rel).exists(), "not invented"
+    assert "lost" in entries["health.json"]["reason"]
+    assert (code, report["ok"], err) == (1, False, "")
+    # the next pass writes them again, and then all is well
+    assert reconcile(settings(repo, "p3"), clock=lambda: T0 + 20).ok
+    code, report, _ = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP)
+    assert (code, report["ok"]) == (0, True), report
+
+
 def test_what_cannot_be_rebuilt_is_said(repo: Path) -> None:
     paths = LoopPaths.for_loop(repo, LOOP)
     (ops(repo) / "heartbeat.json").unlink()

@@ -31,6 +31,7 @@ from ops_manager.runtime import (
     EventReader,
     StreamPosition,
     count_newlines,
+    position_for_line_offset,
     verify_position,
 )
 from ops_manager.store import LoopPaths
@@ -53,11 +54,33 @@ class _Rebuild:
         pos = StreamPosition.from_json(stored.get("position")) if isinstance(stored, dict) else None
         if pos is None and isinstance(cursor, dict):
             pos = StreamPosition.from_json(cursor.get("position"))
-        if pos is None:
-            if stored is None:
+        base = cursor if isinstance(cursor, dict) else {}
+        if pos is None and stored is None:
+            # both gone: the last successful pass's row says how far it read, and when
+            row = _last_row(p.reconcile_telemetry_file, lambda r: r.get("status") == "success")
+            lines = row.get("cursorOffsetAfter") if isinstance(row, dict) else None
+            if not isinstance(lines, int) or isinstance(lines, bool) or lines <= 0:
                 return ProjectionCheck(
                     file, stream, MATCH, True, reason="nothing recorded yet (no successful pass)"
                 )
+            assert isinstance(row, dict)
+            try:
+                pos = position_for_line_offset(stream, lines)
+            except OpsError:
+                return ProjectionCheck(
+                    file,
+                    stream,
+                    MISSING,
+                    False,
+                    ["$"],
+                    reason=f"the last successful pass read {lines} lines, and events.jsonl "
+                    "no longer has them; reconcile --from-start rebuilds it",
+                )
+            # a pass reads every complete line unless --max-events stopped it, so the
+            # line count it saw is its offset; otherwise the count now is the best known
+            counted = lines if not row.get("maxEvents") else count_newlines(stream)
+            base = {"updatedAt": row.get("timestamp"), "eventLineCount": counted}
+        if pos is None:
             return ProjectionCheck(
                 file,
                 stream,
@@ -97,7 +120,6 @@ class _Rebuild:
             if "lastEvent" in stored:
                 expected["lastEvent"] = fingerprint
         else:
-            base = cursor if isinstance(cursor, dict) else {}
             expected = {
                 "schemaVersion": "v1",
                 "updatedAt": base.get("updatedAt", format_ts(self.now)),
@@ -237,12 +259,11 @@ class _Rebuild:
             "its escalation offsets were checked against escalations.jsonl"
         )
         if stored is None:
-            return ProjectionCheck(
+            return _absent_or_unreadable(
                 file,
-                stream,
-                NOT_REBUILDABLE,
-                False,
-                reason="not written (alerts disabled, or dispatch never ran)",
+                None,
+                "not written (alerts disabled, or dispatch never ran)",
+                p.alert_telemetry_file,
             )
         if isinstance(stored, _Unreadable):
             return ProjectionCheck(
@@ -283,7 +304,7 @@ class _Rebuild:
             "healthReasonCodes)"
         )
         if not isinstance(stored, dict):
-            return _absent_or_unreadable(file, stored, reason)
+            return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
         row = _last_row(p.reconcile_telemetry_file)
         diffs: list[str] = []
         if isinstance(row, dict):
@@ -305,7 +326,7 @@ class _Rebuild:
             "profile-drift run legitimately moves profile-drift.json past it)"
         )
         if not isinstance(stored, dict):
-            return _absent_or_unreadable(file, stored, reason)
+            return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
         diffs: list[str] = []
         for key, other in (
             ("health", _read(p.health_file)),
@@ -317,10 +338,27 @@ class _Rebuild:
         return ProjectionCheck(file, None, status, False, diffs, reason=reason)
 
 
-def _absent_or_unreadable(file: Path, stored: _Unreadable | None, reason: str) -> ProjectionCheck:
-    """The verdict for a projection that cannot be checked against streams when it is
-    missing (nothing to check) or unreadable (differs as a whole)."""
+def _absent_or_unreadable(
+    file: Path, stored: _Unreadable | None, reason: str, written_by: Path
+) -> ProjectionCheck:
+    """The verdict for a projection that cannot be re-derived from streams when it is
+    absent or unreadable (differs as a whole).
+
+    Absent is only fine when nothing ever wrote it: if ``written_by`` (the stream of the
+    command that writes it) has rows, the projection was lost, and ``rebuild`` must not
+    say all is well.
+    """
     if stored is None:
+        if _last_row(written_by) is not None:
+            return ProjectionCheck(
+                file,
+                None,
+                MISSING,
+                False,
+                ["$"],
+                reason=f"lost: {written_by.name} has rows, so it was written; it cannot be "
+                f"re-derived here ({reason}); the next run rewrites it",
+            )
         return ProjectionCheck(file, None, NOT_REBUILDABLE, False, reason=reason)
     return ProjectionCheck(file, None, DIFFERS, False, ["$"], reason="the projection is unreadable")
 

@@ -79,6 +79,9 @@ class Computed:
     """Everything the write phase persists, computed before anything is written."""
 
     now: int
+    #: when the pass finished: its telemetry row's ``timestamp``, and the ``updatedAt`` of
+    #: the position it commits (so ``rebuild`` can restore that position from the row)
+    finished: int
     records: list[tuple[Path, dict[str, Any]]]
     warnings: list[str]
     merged: dict[str, Any] | None

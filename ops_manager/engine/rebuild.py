@@ -37,6 +37,11 @@ snapshot's files, the intents file, the clock); those inputs are not kept in any
 they are reported ``not_rebuildable`` with the reason, after a consistency check against the
 projections and rows written in the same pass (a mismatch is ``differs``).
 
+When ``stream-state.json`` and ``cursor.json`` are both gone, the position comes from the last
+successful ``telemetry/reconcile.jsonl`` row (``cursorOffsetAfter``, ``timestamp``). A
+projection that cannot be re-derived but is absent although its writer ran (its stream has
+rows) is ``missing`` (``lost: ...``), so the command fails rather than say all is well.
+
 Statuses: ``match``, ``differs``, ``missing`` (the stream has data, the projection is absent
 or unreadable), ``restored`` (``--write`` rewrote it byte-identically to what a pass writes),
 ``not_rebuildable``. Everything runs under the loop's lock, so it never sees (or makes) a

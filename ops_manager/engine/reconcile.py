@@ -307,6 +307,7 @@ class _Pass:
         )
         return Computed(
             now=now,
+            finished=finished,
             records=records,
             warnings=warnings,
             merged=merged,
@@ -324,7 +325,7 @@ class _Pass:
         # A crash before the record is in place leaves the previous pass; after, the next
         # lock holder applies it. No mix of the two is ever visible to the next pass.
         files = self.files
-        ok, extent, now = obs.failure is None, obs.extent, out.now
+        ok, extent, now = obs.failure is None, obs.extent, out.finished
         rows: dict[Path, list[bytes]] = {}
         for path, row in out.records:
             rows.setdefault(path, []).append((dumps_compact(row) + "\n").encode("utf-8"))
