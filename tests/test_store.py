@@ -140,3 +140,15 @@ def test_read_json_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(OpsError, match=f"invalid state JSON: {bad}"):
         read_json_file(bad, "invalid state JSON")
     assert read_json_file(tmp_path / "none.json", "x") is None
+
+
+def test_new_trace_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from ops_manager._traceid import new_trace_id
+
+    ids = {new_trace_id() for _ in range(500)}
+    assert len(ids) == 500
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
+from ops_manager._traceid import new_trace_id
 from ops_manager.cli._parser import CommandParser, nonneg_int, require
 
 HELP = """Read the escalations appended since the last run, route each one, deliver it to its
@@ -46,7 +46,7 @@ def configure(p: CommandParser) -> None:
 
 def trace_id_from(value: str | None) -> str:
     """``--trace-id``, else ``$OPS_MANAGER_TRACE_ID``, else a fresh lowercase UUID."""
-    return value or os.environ.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
+    return value or os.environ.get("OPS_MANAGER_TRACE_ID") or new_trace_id()
 
 
 def path_or_none(value: str | None) -> Path | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
+from ops_manager._traceid import new_trace_id
 from ops_manager.cli._parser import CommandParser, choice, nonneg_int, positive_int, require
 from ops_manager.errors import OpsError
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     # env fallbacks (flag > env > default); invalid env values are errors, like the flags
     token = args.service_token or _env("OPS_MANAGER_SERVICE_TOKEN")
-    trace_id = args.trace_id or _env("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
+    trace_id = args.trace_id or _env("OPS_MANAGER_TRACE_ID") or new_trace_id()
     profile_name = args.threshold_profile or _env("OPS_MANAGER_THRESHOLD_PROFILE")
     profiles_file = Path(args.thresholds_file) if args.thresholds_file else default_profiles_path()
     env_min_confidence = "medium"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import attrs
@@ -42,6 +41,8 @@ class SchemaError:
 
 def load_schema(name: str) -> dict[str, Any]:
     """The packaged schema ``name`` (one of the ``*_SCHEMA`` constants), parsed."""
+    from importlib import resources  # only when a schema is needed (~2 ms at start-up)
+
     text = resources.files("ops_manager.data").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
