@@ -152,3 +152,71 @@ def test_new_trace_ids_are_version_4_uuids() -> None:
     for value in ids:
         parsed = uuid.UUID(value)
         assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
+
+
+# --- store._commit: a pass's record, applied idempotently ---------------------------------
+
+
+def _record(tmp_path: Path, stream: Path, projection: Path) -> Path:
+    """A committed record whose apply was never run (the process died at the commit point)."""
+    import json as _json
+
+    record = tmp_path / ".pass-commit.json"
+    doc = {
+        "schemaVersion": "v1",
+        "appends": [{"file": str(stream), "sizeBefore": 8, "data": '{"b":2}\n{"c":3}\n'}],
+        "replaces": [{"file": str(projection), "data": '{"new":true}\n'}],
+    }
+    record.write_text(_json.dumps(doc), encoding="utf-8")
+    return record
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('{"a":1}\n', '{"a":1}\n{"b":2}\n{"c":3}\n'),  # not applied yet: all of it
+        ('{"a":1}\n{"b":2}\n{"c', '{"a":1}\n{"b":2}\n{"c":3}\n'),  # killed mid-append: the rest
+        ('{"a":1}\n{"b":2}\n{"c":3}\n', '{"a":1}\n{"b":2}\n{"c":3}\n'),  # applied: untouched
+        # applied, then another writer appended: untouched
+        ('{"a":1}\n{"b":2}\n{"c":3}\n{"z":9}\n', '{"a":1}\n{"b":2}\n{"c":3}\n{"z":9}\n'),
+        # another writer appended first: the pass's rows go after it, none is lost
+        ('{"a":1}\n{"z":9}\n', '{"a":1}\n{"z":9}\n{"b":2}\n{"c":3}\n'),
+    ],
+)
+def test_a_pending_record_is_applied_exactly_once(tmp_path: Path, before: str, after: str) -> None:
+    from ops_manager.store import apply_pending
+
+    stream, projection = tmp_path / "rows.jsonl", tmp_path / "p.json"
+    stream.write_text(before, encoding="utf-8")
+    projection.write_text('{"old":true}\n', encoding="utf-8")
+    record = _record(tmp_path, stream, projection)
+    assert apply_pending(record) is True
+    assert stream.read_text(encoding="utf-8") == after
+    assert projection.read_text(encoding="utf-8") == '{"new":true}\n'
+    assert not record.exists()
+    assert apply_pending(record) is False  # nothing left to do
+    assert stream.read_text(encoding="utf-8") == after
+
+
+def test_a_corrupt_record_is_set_aside_and_dead_writers_temps_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ops_manager.store import apply_pending
+
+    record = tmp_path / ".pass-commit.json"
+    record.write_text('{"appends": [', encoding="utf-8")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / f"..pass-commit.json.tmp.{dead.stdout.strip()}"
+    live = tmp_path / f"..pass-commit.json.tmp.{os.getpid()}"
+    stale.write_text("x", encoding="utf-8")
+    live.write_text("x", encoding="utf-8")
+    assert apply_pending(record) is False
+    assert not record.exists() and (tmp_path / ".pass-commit.json.corrupt").exists()
+    assert not stale.exists(), "a dead writer's temp is removed"
+    assert live.exists(), "a live writer's temp is left alone"

@@ -35,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int, dumps, dumps_compact
+from ops_manager._jsonfmt import as_nonneg_int
 from ops_manager.engine._alert_dispatch_files import (
     DispatchEffects,
     DispatchFiles,
@@ -82,15 +82,14 @@ from ops_manager.reducers.alerts import (
     t_wrapper,
 )
 from ops_manager.store import (
-    Append,
     LoopPaths,
-    Replace,
     append_line,
     apply_pending,
     commit,
     exclusive_lock,
+    json_replace,
     remove_dead_temps,
-    stream_size,
+    rows_append,
 )
 
 #: records in the outbox file above which a run compacts it (delivered entries dropped)
@@ -251,11 +250,10 @@ def _commit(files: DispatchFiles, rows: list[dict[str, Any]], state: dict[str, A
     outbox says which were delivered (not sent again), and their telemetry is recorded then,
     once.
     """
-    data = "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
     commit(
         files.commit_record,
-        [Append(files.telemetry, stream_size(files.telemetry), data)],
-        [Replace(files.state, (dumps(state) + "\n").encode("utf-8"))],
+        [rows_append(files.telemetry, rows)],
+        [json_replace(files.state, state)],
     )
 
 

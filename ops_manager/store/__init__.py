@@ -6,7 +6,9 @@ from ops_manager.store._commit import (
     Replace,
     apply_pending,
     commit,
+    json_replace,
     remove_dead_temps,
+    rows_append,
     stream_size,
 )
 from ops_manager.store._fleet_paths import FleetPaths
@@ -35,6 +37,7 @@ __all__ = [
     "exclusive_lock",
     "fsync_dir",
     "iter_records",
+    "json_replace",
     "last_complete_line",
     "pid_alive",
     "read_json_file",
@@ -42,6 +45,7 @@ __all__ = [
     "read_stream",
     "remove_dead_temps",
     "resolve_repo",
+    "rows_append",
     "stream_size",
     "validate_loop_id",
     "write_atomic",

@@ -36,12 +36,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ops_manager._jsonfmt import dumps, dumps_compact
 from ops_manager.store._atomic import replace_bytes, write_atomic
 
 
@@ -60,6 +61,17 @@ class Replace:
 
     path: Path
     data: bytes
+
+
+def rows_append(path: Path, rows: Sequence[Mapping[str, Any]]) -> Append:
+    """An :class:`Append` of ``rows`` as compact JSON lines, from the stream's size now."""
+    data = "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
+    return Append(path, stream_size(path), data)
+
+
+def json_replace(path: Path, value: Any, pretty: bool = False) -> Replace:
+    """A :class:`Replace` of ``path`` with ``value`` as JSON plus a newline (as ``write_json``)."""
+    return Replace(path, (dumps(value, pretty) + "\n").encode("utf-8"))
 
 
 def stream_size(path: Path) -> int:
@@ -159,7 +171,9 @@ def _apply(doc: dict[str, Any]) -> None:
 
 def _append_once(path: Path, size_before: int, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # O_APPEND: every write lands at the end, even if another writer appended since the
+    # size was read (a seek-then-write could overwrite its row)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
         done = 0
@@ -169,8 +183,7 @@ def _append_once(path: Path, size_before: int, data: bytes) -> None:
             if there == data:
                 return  # applied before the crash (whatever was appended after it)
             if size == size_before + len(there) and data.startswith(there):
-                done = len(there)  # killed mid-append: write the rest
-        os.lseek(fd, size_before + done if done else 0, os.SEEK_SET if done else os.SEEK_END)
+                done = len(there)  # killed mid-append, and the file ends there: the rest
         view = memoryview(data)[done:]
         while view:
             written = os.write(fd, view)
