@@ -59,11 +59,15 @@ class _Rebuild:
             # both gone: the last successful pass's row says how far it read, and when
             row = _last_row(p.reconcile_telemetry_file, lambda r: r.get("status") == "success")
             lines = row.get("cursorOffsetAfter") if isinstance(row, dict) else None
-            if not isinstance(lines, int) or isinstance(lines, bool) or lines <= 0:
+            if (
+                not isinstance(row, dict)
+                or not isinstance(lines, int)
+                or isinstance(lines, bool)
+                or lines <= 0
+            ):
                 return ProjectionCheck(
                     file, stream, MATCH, True, reason="nothing recorded yet (no successful pass)"
                 )
-            assert isinstance(row, dict)
             try:
                 pos = position_for_line_offset(stream, lines)
             except OpsError:

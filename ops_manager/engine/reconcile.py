@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, dumps, dumps_compact
+from ops_manager._jsonfmt import alt, as_nonneg_int
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._reconcile_records import (
     _BatchTap,
@@ -73,14 +73,14 @@ from ops_manager.reducers.stream import StreamFold, fold_events
 from ops_manager.reducers.transport import next_transport_health
 from ops_manager.runtime import StreamPosition
 from ops_manager.store import (
-    Append,
     LoopPaths,
     Replace,
     apply_pending,
     commit,
     exclusive_lock,
+    json_replace,
     read_json_or_empty,
-    stream_size,
+    rows_append,
 )
 from ops_manager.transports import (
     IngestFailure,
@@ -326,14 +326,14 @@ class _Pass:
         # lock holder applies it. No mix of the two is ever visible to the next pass.
         files = self.files
         ok, extent, now = obs.failure is None, obs.extent, out.finished
-        rows: dict[Path, list[bytes]] = {}
+        rows: dict[Path, list[dict[str, Any]]] = {}
         for path, row in out.records:
-            rows.setdefault(path, []).append((dumps_compact(row) + "\n").encode("utf-8"))
-        appends = [Append(path, stream_size(path), b"".join(lines)) for path, lines in rows.items()]
+            rows.setdefault(path, []).append(row)
+        appends = [rows_append(path, group) for path, group in rows.items()]
         replaces: list[Replace] = []
 
         def replace(path: Path, value: dict[str, Any], pretty: bool = False) -> None:
-            replaces.append(Replace(path, (dumps(value, pretty) + "\n").encode("utf-8")))
+            replaces.append(json_replace(path, value, pretty))
 
         if out.merged is not None:
             replace(files.state, out.merged)
