@@ -31,6 +31,34 @@ def test_local_is_a_builtin_plugin_registered_through_the_hook() -> None:
     assert transport.name == "local"
 
 
+def test_builtin_transport_table_matches_what_the_plugin_manager_registers() -> None:
+    # get_transport resolves built-in names from BUILTIN_TRANSPORTS without the plugin
+    # manager; the table must name exactly the transports the built-in plugins register,
+    # each from the module that registers it, with the same factory
+    from ops_manager.transports import BUILTIN_TRANSPORTS
+
+    builtins = available_transports(builtin_only=True)
+    assert set(BUILTIN_TRANSPORTS) == set(builtins)
+    for name, module in BUILTIN_TRANSPORTS.items():
+        assert builtins[name].__module__ == module
+        assert type(get_transport(name, TransportConfig())) is builtins[name]
+
+
+def test_a_local_pass_does_not_import_the_service_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ops_manager.transports import TransportConfig, get_transport\n"
+        "get_transport('local', TransportConfig())\n"
+        "print(sorted(m for m in ('ops_manager.service_client', 'ops_manager.plugins',"
+        " 'ops_manager.transports.sprite_service') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_unknown_transport_names_what_is_available() -> None:
     with pytest.raises(OpsError, match=r"transport 'carrier_pigeon' is not available.*local"):
         get_transport("carrier_pigeon", TransportConfig())

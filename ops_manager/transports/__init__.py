@@ -228,13 +228,37 @@ def available_transports(*, builtin_only: bool = False) -> dict[str, TransportFa
     return found
 
 
+#: the built-in transports by name, and the module that registers each one
+BUILTIN_TRANSPORTS = {
+    "local": "ops_manager.transports.local",
+    "sprite_service": "ops_manager.transports.sprite_service",
+}
+
+
+def _builtin_factory(name: str) -> TransportFactory | None:
+    # Only the named built-in is imported, and its own register hook is called: a local
+    # pass never loads the service client or the plugin manager's other built-ins (the
+    # same factory the plugin manager would return for a built-in name, without its cost).
+    module_name = BUILTIN_TRANSPORTS.get(name)
+    if module_name is None:
+        return None
+    import importlib
+
+    found: dict[str, TransportFactory] = {}
+    importlib.import_module(module_name).opsmgr_register_transports(
+        register=lambda n, f: found.setdefault(n, f)
+    )
+    return found.get(name)
+
+
 def get_transport(name: str, config: TransportConfig) -> Transport:
     """Build the transport ``name`` or fail with a message naming what is missing.
 
-    Built-in names resolve without scanning installed distributions (a cost every CLI call
-    would pay); any other name loads the ``ops_manager`` entry points first.
+    Built-in names resolve by importing only that transport's module (no scan of installed
+    distributions, no plugin manager); any other name loads the ``ops_manager`` entry points
+    first.
     """
-    factory = available_transports(builtin_only=True).get(name)
+    factory = _builtin_factory(name)
     if factory is None:
         factories = available_transports()
         factory = factories.get(name)
