@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -283,8 +284,10 @@ def test_default_alert_config_pass_does_not_import_jsonschema(tmp_path: Path) ->
         "import sys; from ops_manager.engine.alert_config import load_alert_config as load; "
         "load(sys.argv[1]); print('jsonschema' in sys.modules)"
     )
+    # an empty schema memo: the edited copy has not passed before (test_schema_memo.py)
+    env = dict(os.environ, OPS_MANAGER_CACHE_DIR=str(tmp_path / "cache"))
     for path, imported in ((str(PACKAGED_ALERT_SINKS_FILE), "False"), (str(edited), "True")):
         out = subprocess.run(
-            [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+            [sys.executable, "-c", code, path], capture_output=True, text=True, check=True, env=env
         )
         assert out.stdout.strip() == imported, path

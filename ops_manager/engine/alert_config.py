@@ -28,7 +28,9 @@ from typing import Any
 
 import attrs
 
+from ops_manager.engine._schema_memo import known_valid, remember_valid
 from ops_manager.errors import OpsError
+from ops_manager.model.validation import ALERT_SINKS_SCHEMA
 from ops_manager.reducers.alerts import (
     CONTRACT_SINK_TYPES,
     ERR_ROUTING,
@@ -162,8 +164,14 @@ def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> Loade
         raise OpsError(f"invalid alert sink config JSON: {path}") from None
 
     # the packaged default (all sinks disabled) is checked against the schema by the test
-    # suite, so the out-of-the-box pass, which dispatches nothing, never imports jsonschema
-    errors = [] if data == _packaged_bytes() else config_errors(cfg)
+    # suite, and a config that passed once is remembered (engine._schema_memo), so a pass
+    # imports jsonschema only for a config it has not seen pass
+    if data == _packaged_bytes() or known_valid(ALERT_SINKS_SCHEMA, cfg):
+        errors = []
+    else:
+        errors = config_errors(cfg)
+        if not errors:
+            remember_valid(ALERT_SINKS_SCHEMA, cfg)
     problems = top_level_problems(cfg, errors)
     if problems:
         raise _fail(ERR_TOP_LEVEL, problems)
