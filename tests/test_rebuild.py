@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ops_manager._timefmt import format_ts, parse_ts
 from ops_manager.cli import main
@@ -199,11 +201,18 @@ def test_every_projection_deleted_restores_what_streams_hold_and_fails_on_the_re
     # the position and the folds come back byte for byte, from events.jsonl and the rows
     # (both stream-state.json and cursor.json gone: the last successful pass's row says
     # how far it read, and when)
-    for rel in ("stream-state.json", "cursor.json", "profile-drift.json", "sequence-state.json"):
+    # (transport-health: the fold of every reconcile row, each stamped with its pass's clock)
+    for rel in (
+        "stream-state.json",
+        "cursor.json",
+        "profile-drift.json",
+        "sequence-state.json",
+        "telemetry/transport-health.json",
+    ):
         assert entries[rel]["status"] == "restored", (rel, entries[rel])
         assert (ops(repo) / rel).read_bytes() == written[ops(repo) / rel], rel
     # what streams do not hold is said to be lost, and the command fails: never "ok"
-    for rel in ("health.json", "state.json", "telemetry/transport-health.json"):
+    for rel in ("health.json", "state.json"):
         assert entries[rel]["status"] == "missing", (rel, entries[rel])
         assert not (ops(repo) / rel).exists(), "not invented"
     assert "lost" in entries["health.json"]["reason"]
@@ -296,3 +305,67 @@ def test_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 )
 def test_json_differences(stored: Any, expected: Any, paths: list[str]) -> None:
     assert json_differences(stored, expected) == paths
+
+
+def test_transport_health_is_the_fold_of_every_reconcile_row(repo: Path) -> None:
+    """Failures and successes, in any order: the failure streak, the last failure code and
+    both timestamps come back byte for byte from telemetry/reconcile.jsonl alone."""
+    events = repo / ".superloop" / "loops" / LOOP / "events.jsonl"
+    kept = events.read_bytes()
+    clock = T0 + 20
+    for outage in (True, True, False, True, False, False, True):
+        if outage:
+            events.unlink(missing_ok=True)  # the runtime's log is gone: an ingest failure
+        elif not events.exists():
+            events.write_bytes(kept)
+        clock += 7
+        result = reconcile(settings(repo, f"t{clock}"), clock=lambda c=clock: c)
+        assert result.ok is not outage
+    health_file = ops(repo) / "telemetry" / "transport-health.json"
+    written = health_file.read_bytes()
+    stored = json.loads(written)
+    assert stored["failureStreak"] == 1 and stored["lastResult"] == "failed"
+    assert stored["lastSuccessAt"] == format_ts(clock - 7)
+    health_file.unlink()
+    report = rebuild(LoopPaths.for_loop(repo, LOOP), write=True)
+    (check,) = [c for c in report.checks if c.file == health_file]
+    assert check.status == "restored"
+    assert health_file.read_bytes() == written
+
+
+_ROWS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "timestamp": st.integers(T0, T0 + 10**6).map(format_ts),
+            "status": st.sampled_from(["success", "failed"]),
+            "transport": st.sampled_from(["local", "sprite_service"]),
+            "traceId": st.text("abc-", min_size=1, max_size=4),
+        },
+        optional={"failureCode": st.sampled_from(["events_unavailable", "snapshot_unavailable"])},
+    ),
+    max_size=12,
+)
+
+
+@given(rows=_ROWS, split=st.integers(0, 12))
+def test_transport_health_fold_incremental_equals_cold(
+    rows: list[dict[str, Any]], split: int
+) -> None:
+    """What a pass does (step from the stored projection) equals rebuild's cold fold, for any
+    split of any row stream; and the fold is deterministic."""
+    from ops_manager.engine.rebuild import transport_health_fold
+    from ops_manager.reducers.transport import next_transport_health
+
+    cold = transport_health_fold(rows)
+    assert cold == transport_health_fold(list(rows))
+    state = transport_health_fold(rows[:split])
+    for row in rows[split:]:
+        state = next_transport_health(
+            state or {},
+            success=row["status"] == "success",
+            failure_code=row.get("failureCode"),
+            now=parse_ts(row["timestamp"]) or 0,
+            trace_id=row["traceId"],
+            transport=row["transport"],
+        )
+    assert state == cold

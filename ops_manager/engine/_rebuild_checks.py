@@ -21,10 +21,10 @@ from ops_manager.engine._rebuild_model import (
     heartbeat_state_from_row,
     json_differences,
     sequence_state_from_row,
-    transport_health_from_row,
+    transport_health_fold,
 )
 from ops_manager.engine._reconcile_records import event_digest
-from ops_manager.errors import OpsError
+from ops_manager.errors import CorruptStreamError, OpsError
 from ops_manager.reducers.stream import StreamFold, fold_events
 from ops_manager.runtime import (
     EventLine,
@@ -34,7 +34,7 @@ from ops_manager.runtime import (
     position_for_line_offset,
     verify_position,
 )
-from ops_manager.store import LoopPaths
+from ops_manager.store import LoopPaths, iter_records
 
 # --- per projection ----------------------------------------------------------------------
 
@@ -233,26 +233,16 @@ class _Rebuild:
         p = self.paths
         file, stream = p.transport_health_file, p.reconcile_telemetry_file
         stored = _read(file)
-        row = _last_row(stream)
-        if row is _UNREADABLE:
+        try:
+            expected = transport_health_fold(row for _, row in iter_records(stream))
+        except (CorruptStreamError, ValueError) as exc:
+            detail = exc.message if isinstance(exc, OpsError) else str(exc)
             return ProjectionCheck(
-                file, stream, NOT_REBUILDABLE, False, reason="the last reconcile row is not JSON"
+                file, stream, NOT_REBUILDABLE, False, reason=f"unusable reconcile row: {detail}"
             )
-        if row is None:
+        if expected is None:
             return _absent_stream(file, stream, stored)
-        if not isinstance(stored, dict):
-            return ProjectionCheck(
-                file,
-                stream,
-                MISSING,
-                False,
-                ["$"],
-                reason="the pass timestamps (updatedAt, lastSuccessAt, lastFailureAt) are not "
-                "in the rows; the next reconcile rewrites transport-health.json",
-            )
-        check = _compare(file, stream, stored, transport_health_from_row(row, stored))
-        check.reason = "updatedAt / lastSuccessAt / lastFailureAt are kept from the projection"
-        return check
+        return _compare(file, stream, stored, expected)
 
     def dispatch_check(self) -> ProjectionCheck:
         p = self.paths

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ops_manager._jsonfmt import dumps_compact, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager._timefmt import format_ts, parse_ts
 from ops_manager.engine.telemetry_summary import iter_lines_reverse
+from ops_manager.reducers.transport import next_transport_health
 
 MATCH = "match"
 DIFFERS = "differs"
@@ -88,23 +89,31 @@ def heartbeat_state_from_row(row: dict[str, Any], thresholds: Any) -> dict[str, 
     )
 
 
-def transport_health_from_row(row: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
-    """``transport-health.json`` with the fields the last reconcile row determines; the
-    pass's timestamps (``updatedAt``, ``lastSuccessAt``, ``lastFailureAt``) are kept."""
-    failed = row.get("status") == "failed"
-    return strip_nulls(
-        {
-            "schemaVersion": stored.get("schemaVersion", "v1"),
-            "updatedAt": stored.get("updatedAt"),
-            "traceId": row.get("traceId"),
-            "transport": row.get("transport"),
-            "lastResult": row.get("status"),
-            "failureStreak": row.get("transportFailureStreak"),
-            "lastFailureCode": row.get("failureCode") if failed else None,
-            "lastSuccessAt": stored.get("lastSuccessAt"),
-            "lastFailureAt": stored.get("lastFailureAt"),
-        }
-    )
+def transport_health_fold(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """``transport-health.json`` as the fold of every ``telemetry/reconcile`` row, oldest
+    first, through the pass's own step
+    (:func:`~ops_manager.reducers.transport.next_transport_health`).
+
+    Each row records what the pass's step used: its outcome (``status``, ``failureCode``),
+    its one clock value (``timestamp``), ``traceId`` and ``transport``. ``None`` when there
+    is no row; a row without a parseable ``timestamp`` or ``transport`` raises ``ValueError``.
+    """
+    state: dict[str, Any] | None = None
+    for row in rows:
+        now = parse_ts(row.get("timestamp"))
+        transport = row.get("transport")
+        if now is None or not isinstance(transport, str):
+            raise ValueError("a reconcile row without timestamp or transport")
+        code, trace = row.get("failureCode"), row.get("traceId")
+        state = next_transport_health(
+            state or {},
+            success=row.get("status") == "success",
+            failure_code=code if isinstance(code, str) else None,
+            now=now,
+            trace_id=trace if isinstance(trace, str) else None,
+            transport=transport,
+        )
+    return state
 
 
 # --- report ------------------------------------------------------------------------------

@@ -22,10 +22,9 @@ projection                      re-derived from                       how much
                                                                        ``timestamp``/``category``)
 ``heartbeat.json``              the last non-failed                    all but ``thresholds``
                                 ``telemetry/heartbeat`` row            (not in the row)
-``telemetry/transport-          the last ``telemetry/reconcile`` row   ``traceId``, ``transport``,
-health.json``                                                          ``lastResult``,
-                                                                       ``failureStreak``,
-                                                                       ``lastFailureCode``
+``telemetry/transport-          every ``telemetry/reconcile`` row,     entirely (each row holds
+health.json``                   oldest first (``reducers.transport``) the step's inputs and the
+                                                                       pass's clock value)
 ``alert-dispatch-state.json``   --                                     offsets checked against
                                                                        ``escalations.jsonl``
 ``health.json``, ``state.json`` --                                     not rebuildable; checked
@@ -63,7 +62,7 @@ from ops_manager.engine._rebuild_model import (
     heartbeat_state_from_row,
     json_differences,
     sequence_state_from_row,
-    transport_health_from_row,
+    transport_health_fold,
 )
 from ops_manager.errors import OpsError
 from ops_manager.store import LoopPaths, apply_pending, exclusive_lock, write_json
@@ -117,5 +116,5 @@ __all__ = [
     "json_differences",
     "rebuild",
     "sequence_state_from_row",
-    "transport_health_from_row",
+    "transport_health_fold",
 ]

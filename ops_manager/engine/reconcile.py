@@ -276,7 +276,7 @@ class _Pass:
             if ok and extent is not None
             else (as_nonneg_int(prev.cursor.get("eventLineOffset")) or 0)
         )
-        finished = self.clock()
+        finished = now  # one clock value stamps the whole pass (its reconcile row says it)
         telemetry_row = _telemetry_row(
             s,
             self.paths,
