@@ -1,12 +1,13 @@
-"""SIGKILL fleet-reconcile, fleet-policy and fleet-handoff at every commit point, for real.
+"""SIGKILL each fleet command (reconcile, policy, handoff, promotion gates) at every commit point.
 
 The same sweep as ``test_crash_sweep`` (its helpers: ``tests/crash_sweep.py``), one level up.
 A fleet of two local loops; a *round* is ``fleet-reconcile``, ``fleet-policy``,
-``fleet-handoff`` (plan), each through the real CLI. The history: round 1, 3 new events per
-loop, the command under test alone (its pass 2), 2 new events per loop, round 3. Pass 2 runs
-under ``strace -f -e inject=fsync:signal=KILL:when=K`` (then the same for every rename), for
-every K the uninterrupted pass 2 reaches. After round 3, every artifact of the fleet and of
-both loops must equal one of the histories a kill may legitimately leave:
+``fleet-handoff`` (plan) and ``promotion-gates``, each through the real CLI. The history:
+round 1, 3 new events per loop, the command under test alone (its pass 2), 2 new events per
+loop, round 3. Pass 2 runs under ``strace -f -e inject=fsync:signal=KILL:when=K`` (then the
+same for every rename), for every K the uninterrupted pass 2 reaches. After round 3, every
+artifact of the fleet and of both loops must equal one of the histories a kill may
+legitimately leave:
 
 - pass 2 committed (the uninterrupted history), or
 - pass 2 did not commit, and round 3 did its work;
@@ -18,8 +19,8 @@ both loops must equal one of the histories a kill may legitimately leave:
 Never anything else: no re-ingest, no double-counted run (a telemetry row twice, a history
 row without its policy state), no torn row, no commit record left over. Round 3 starts with
 ``fleet-reconcile`` whatever command was killed, so a record left by a killed
-``fleet-policy`` or ``fleet-handoff`` is finished by another command that takes the fleet lock:
-the record is shared by every fleet writer.
+``fleet-policy``, ``fleet-handoff`` or ``promotion-gates`` is finished by another command
+that takes the fleet lock: the record is shared by every fleet writer.
 
 Alert dispatch is off here (``OPS_MANAGER_ALERTS_ENABLED=false``): the per-loop dispatch and
 its pages are what ``test_crash_sweep`` sweeps.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,8 +58,8 @@ pytestmark = pytest.mark.skipif(STRACE is None, reason="strace (Debian's strace)
 CLI = Path(sys.executable).parent / "ops-manager"
 LOOPS = ("loop-a", "loop-b")
 HOURS_AGO = utc_now_epoch() - 3 * 3600
-COMMANDS = ("fleet-reconcile", "fleet-policy", "fleet-handoff")
-#: the flags of each command in a round (none for fleet-handoff: plan mode)
+COMMANDS = ("fleet-reconcile", "fleet-policy", "fleet-handoff", "promotion-gates")
+#: the flags of each command in a round (fleet-handoff: plan mode)
 FLAGS = {
     # one loop at a time: the kill points of pass 2 are one sequence (see the docstring)
     "fleet-reconcile": ["--max-parallel", "1"],
@@ -65,6 +67,8 @@ FLAGS = {
     # long the sweep takes (the default window is 300 s)
     "fleet-policy": ["--dedupe-window-seconds", "86400"],
     "fleet-handoff": [],
+    # its fleet status is generated in process; the drill file is missing (a gate reason)
+    "promotion-gates": [],
 }
 
 Runner = Callable[[list[str] | None], int]
@@ -158,8 +162,6 @@ def _excerpts(value: Any) -> Any:
 def _reasons(excerpt: Any) -> Any:
     if not isinstance(excerpt, str):
         return excerpt
-    import re
-
     return sorted(set(re.findall(r'"(?:code|reasonCode|status)":"([^"]+)"', excerpt)))
 
 
