@@ -23,6 +23,10 @@ Whoever takes the loop's lock next (a reconcile pass, ``rebuild``, ``profile-dri
 ``project-state``) first applies a record left behind, so the loop is always either at the
 previous pass or at the next one, never in between.
 
+The fleet commands do the same under the fleet lock, all through one record,
+``FLEET/.fleet-commit.json`` (:func:`locked` takes the lock and applies it first;
+:func:`finish_pending` before a read outside the lock).
+
 The fsync policy, in one place: the commit record is fsynced (file and directory); stream
 appends and projection replacements are not. After a process kill that loses nothing: the
 page cache holds every completed write and the record re-applies the rest. After a power
