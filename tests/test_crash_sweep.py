@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -39,18 +38,23 @@ import pytest
 
 from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.testing import LoopbackReceiver
+from tests.crash_sweep import (
+    COMMIT_CALLS,
+    ISO_IN,
+    STRACE,
+    count_commit_calls,
+    kill_at,
+    nearest,
+    norm,
+    strace_prefix,
+)
 from tests.runtime_fixtures import append_events, event, make_runtime_repo
 
-STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace (Debian's strace) is not installed")
 
 CLI = Path(sys.executable).parent / "ops-manager"
 LOOP = "demo-loop"
 HOURS_AGO = utc_now_epoch() - 3 * 3600
-COMMIT_CALLS = ("fsync", "rename")
-_TIMEISH = re.compile(r"(?i)(at|timestamp|seconds|since|age|lag|epoch|time)$")
-_ISO_IN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-_HASHED = re.compile(r"(?i)(sha256|idempotencykey|fingerprint)$")
 
 
 def _events(names: list[str], start: int) -> list[dict[str, Any]]:
@@ -88,7 +92,7 @@ def _pass(
     if not config.exists():
         config.write_text(json.dumps(SINKS), encoding="utf-8")
     if strace_args is not None:
-        cmd = [str(STRACE), "-f", "-qq", *strace_args, *cmd]
+        cmd = [*strace_prefix(strace_args), *cmd]
     proc = subprocess.run(cmd, capture_output=True, env=env, timeout=60, check=False)
     return proc.returncode
 
@@ -128,7 +132,7 @@ def _pages(repo: Path) -> list[tuple[str, str]]:
     for r in _RECEIVER[0].accepted():
         if r.path == f"/hooks/{repo.name}":
             event = r.json()["event"]
-            key = _ISO_IN.sub("<time>", str(event["dedupKey"]))
+            key = ISO_IN.sub("<time>", str(event["dedupKey"]))
             pages.append((str(event["category"]), key))
     return pages
 
@@ -161,60 +165,17 @@ def _after(repo: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8").replace(str(repo), "R")
         if name.endswith(".jsonl"):
             assert text.endswith("\n"), f"{name}: torn last line"
-            out[name] = [_norm(json.loads(line)) for line in text.splitlines()]
+            out[name] = [norm(json.loads(line)) for line in text.splitlines()]
         else:
             assert text, f"{name}: empty"
-            out[name] = _norm(json.loads(text))
+            out[name] = norm(json.loads(text))
     out["<pages>"] = _pages(repo)
     return out
 
 
-def _norm(value: Any, key: str = "") -> Any:
-    if _TIMEISH.search(key) and not isinstance(value, bool):
-        return "<time>"  # a time, a duration, or a table of them (durationSeconds.max)
-    if isinstance(value, dict):
-        if str(value.get("metric", "")).endswith("Seconds"):
-            value = {**value, "observed": "<time>"}  # a health reason's observed lag
-        return {k: _norm(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_norm(v) for v in value]
-    if _HASHED.search(key):
-        return "<hash>"  # a digest of a row that holds a time
-    if key == "repoName":
-        return "R"
-    if isinstance(value, str):
-        return _ISO_IN.sub("<time>", value)  # a time, or a key made from one (dedupKey)
-    return value
-
-
 def _count(repo: Path, tmp: Path) -> dict[str, int]:
     """Run the uninterrupted pass 2 under strace and count its commit calls by kind."""
-    log = tmp / "count.log"
-    traced = "trace=fsync,rename,renameat,renameat2"
-    assert _pass(repo, "p2", ["-e", traced, "-o", str(log)]) in (0, 1)
-    counts = dict.fromkeys(COMMIT_CALLS, 0)
-    for line in log.read_text().splitlines():
-        name = line.split("(", 1)[0].split()[-1] if "(" in line else ""
-        if "resumed" not in line and name:
-            counts["fsync" if name == "fsync" else "rename"] += 1
-    return counts
-
-
-def _nearest(got: dict[str, Any], histories: dict[str, dict[str, Any]]) -> str:
-    """The legitimate history ``got`` is closest to, and the leaves where they differ."""
-    diffs = {name: _leaves(got, history) for name, history in histories.items()}
-    name = min(diffs, key=lambda n: len(diffs[n]))
-    return f"closest to {name!r}, differs at {diffs[name][:6]}"
-
-
-def _leaves(a: Any, b: Any, path: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = sorted(set(a) | set(b))
-        return [d for k in keys for d in _leaves(a.get(k), b.get(k), f"{path}/{k}")]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in _leaves(x, y, f"{path}[{i}]")]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"[:1500]]
+    return count_commit_calls(lambda args: _pass(repo, "p2", args), tmp / "count.log")
 
 
 @pytest.fixture(autouse=True)
@@ -268,18 +229,16 @@ def test_a_sigkill_at_any_commit_point_leaves_the_previous_pass_or_the_next(
     divergent: list[str] = []
     outcomes = dict.fromkeys(histories, 0)
     for call in COMMIT_CALLS:
-        syscalls = "fsync" if call == "fsync" else "rename,renameat,renameat2"
         for k in range(1, counts[call] + 1):
             repo = fresh(f"{call}-{k}")
-            inject = f"inject={syscalls}:signal=KILL:when={k}"
-            rc = _pass(repo, "p2", ["-o", os.devnull, "-e", f"trace={syscalls}", "-e", inject])
+            rc = _pass(repo, "p2", kill_at(call, k))
             assert rc != 0, f"{call} #{k}: the pass was not killed"
             got = _after(repo)
             match = [name for name, history in histories.items() if got == history]
             if match:
                 outcomes[match[0]] += 1
             else:
-                divergent.append(f"{call} #{k}: {_nearest(got, histories)}")
+                divergent.append(f"{call} #{k}: {nearest(got, histories)}")
     total = sum(counts.values())
     print(f"\ncommit points covered: {total} ({counts}); outcomes: {outcomes}")
     assert not divergent, divergent

@@ -1397,8 +1397,12 @@ def test_cli_r_gov_1_and_2_audit_stream(
     assert repo.paths.policy_governance_file.read_bytes().startswith(before)
 
 
+@pytest.mark.parametrize("record", ["left behind", "lost (an older version's crash)"])
 def test_cli_audit_not_duplicated_after_crash_before_projection(
-    repo: FleetRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    repo: FleetRepo,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    record: str,
 ) -> None:
     auto = guarded(["health_critical"])
     repo.registry(registry_doc(["loop-red"], mode="guarded_auto", autonomous=auto)).state(
@@ -1407,23 +1411,32 @@ def test_cli_audit_not_duplicated_after_crash_before_projection(
     run_policy(capsys, repo)
     auto["governance"] = ff.governance(approval_ref="CAB-999")
     repo.registry(registry_doc(["loop-red"], mode="guarded_auto", autonomous=auto))
+    state_before = repo.paths.policy_state_file.read_bytes()
 
-    import ops_manager.engine.fleet_policy as engine
+    import ops_manager.store._commit as store_commit
 
     def crash(*_: Any, **__: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine, "write_json", crash)
+    # the run commits, its rows are appended, then it dies replacing policy-state.json
+    monkeypatch.setattr(store_commit, "_replace", crash)
     code, _, err = run_policy(capsys, repo)
     assert code == 1 and "disk full" in err
     assert [r["eventType"] for r in repo.audit] == [
         "autonomous_policy_initialized",
         "autonomous_policy_mutated",
     ]
+    assert repo.paths.policy_state_file.read_bytes() == state_before
+    assert repo.paths.commit_record_file.is_file()
     monkeypatch.undo()
+    if record != "left behind":
+        # a state without the audit row's projection and nothing to finish it: the audit
+        # stream's last row is what keeps the event from being appended twice
+        repo.paths.commit_record_file.unlink()
     code, out, _ = run_policy(capsys, repo)
     assert code == 0 and out["autonomous"]["governance"]["approvalRef"] == "CAB-999"
     assert len(repo.audit) == 2  # the recorded event is not appended twice
+    assert not repo.paths.commit_record_file.exists()
 
 
 def test_cli_expired_governance_fails_closed(

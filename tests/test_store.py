@@ -220,3 +220,62 @@ def test_a_corrupt_record_is_set_aside_and_dead_writers_temps_removed(tmp_path: 
     assert not record.exists() and (tmp_path / ".pass-commit.json.corrupt").exists()
     assert not stale.exists(), "a dead writer's temp is removed"
     assert live.exists(), "a live writer's temp is left alone"
+
+
+def test_a_record_names_files_absolutely_so_another_directory_applies_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json as _json
+
+    from ops_manager.store import Append, Replace, apply_pending, commit
+
+    work, other = tmp_path / "work", tmp_path / "other"
+    work.mkdir()
+    other.mkdir()
+    record = tmp_path / ".fleet-commit.json"
+    monkeypatch.chdir(work)
+    import ops_manager.store._commit as store_commit
+
+    def die(doc: dict[str, object]) -> None:
+        raise OSError("killed after the commit point")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_commit, "_apply", die)
+        with pytest.raises(OSError):
+            commit(
+                record, [Append(Path("rows.jsonl"), 0, b"{}\n")], [Replace(Path("p.json"), b"1\n")]
+            )
+    doc = _json.loads(record.read_text(encoding="utf-8"))
+    assert [a["file"] for a in doc["appends"]] == [str(work / "rows.jsonl")]
+    assert [r["file"] for r in doc["replaces"]] == [str(work / "p.json")]
+    monkeypatch.chdir(other)  # the next lock holder, started elsewhere
+    assert apply_pending(record) is True
+    assert (work / "rows.jsonl").read_bytes() == b"{}\n"
+    assert (work / "p.json").read_bytes() == b"1\n"
+    assert list(other.iterdir()) == []
+
+
+def test_finish_pending_takes_the_lock_only_for_a_record(tmp_path: Path) -> None:
+    import threading as _threading
+
+    from ops_manager.store import finish_pending, locked
+
+    fleet = tmp_path / "fleet"
+    lock, record = fleet / ".lock", fleet / ".fleet-commit.json"
+    finish_pending(lock, record)
+    assert not fleet.exists(), "nothing to finish: nothing created"
+    stream, projection = tmp_path / "rows.jsonl", tmp_path / "p.json"
+    stream.write_text('{"a":1}\n', encoding="utf-8")
+    fleet.mkdir()
+    _record(fleet, stream, projection).rename(record)
+    finished = _threading.Event()
+    with locked(lock, fleet / ".other-record.json"):
+        # a holder of the lock is running: finish_pending waits for it
+        waiter = _threading.Thread(target=lambda: (finish_pending(lock, record), finished.set()))
+        waiter.start()
+        assert not finished.wait(0.2)
+        assert stream.read_text(encoding="utf-8") == '{"a":1}\n'
+    waiter.join(10)
+    assert finished.is_set() and not record.exists()
+    assert stream.read_text(encoding="utf-8") == '{"a":1}\n{"b":2}\n{"c":3}\n'
+    assert projection.read_text(encoding="utf-8") == '{"new":true}\n'

@@ -7,11 +7,14 @@ One call of :func:`fleet_handoff`:
    the policy state and checks the mode (``--autonomous-execute requires policy mode
    guarded_auto``);
 2. takes the handoff run lock (``<handoff-state-file>.lock``): two handoff runs on the same
-   state serialize, so the prior state one reads is the state the other wrote;
+   state serialize, so the prior state one reads is the state the other wrote (a run killed
+   after its commit point is finished first, under the fleet lock, before the prior state
+   is read);
 3. builds the plan with the pure reducer (:mod:`ops_manager.reducers.fleet_handoff`), carrying
    the ``intentAttempts`` ledger (retry guards) from the prior state — or, when there is no
    prior state, rebuilding it from ``handoff.jsonl``;
-4. appends the ``fleet_handoff_plan`` row (always, before any execution);
+4. appends the ``fleet_handoff_plan`` row (always, before any execution); in ``plan`` mode
+   this row and the new ``handoff-state.json`` are one commit (below);
 5. for ``manual`` / ``autonomous`` execution: selects the targets (an unknown ``--loop`` /
    ``--intent-id`` filter is an error, DECISIONS 6.6: nothing executed, no state written),
    then runs each target through :func:`ops_manager.engine.control.run_control` — a library
@@ -20,9 +23,14 @@ One call of :func:`fleet_handoff`:
    intent's deterministic idempotency key, so the loop's own control records
    (``intents.jsonl``, ``telemetry/control.jsonl``, ``control-invocations.jsonl``) carry
    both, and a repeated run replays instead of executing twice;
-6. records first, projection after: appends the ``fleet_handoff_execute`` row, then
-   overwrites ``handoff-state.json``. Both writes happen under the fleet lock
-   (``FLEET/.lock``), held only for the write itself.
+6. commits the ``fleet_handoff_execute`` row and the new ``handoff-state.json`` as one.
+
+Every write is a commit (``store._commit``, record ``FLEET/.fleet-commit.json``) under the
+fleet lock (``FLEET/.lock``), held only for the write itself: a kill leaves the previous run
+or the next step of this one. With execution, the plan row is committed on its own before any
+control runs (the record that a plan was made, like an outbox entry); a run killed during
+execution leaves that row without an execute row, and a repeated run replays its controls
+under the same idempotency keys.
 
 Exit code 0 whatever the control outcomes (§6.12); errors are :class:`OpsError`.
 """
@@ -43,12 +51,16 @@ from ops_manager.engine.fleet_registry import load_registry
 from ops_manager.errors import CorruptStreamError, OpsError
 from ops_manager.reducers import fleet_handoff as rh
 from ops_manager.store import (
+    Append,
     FleetPaths,
-    append_line,
+    commit,
     exclusive_lock,
+    finish_pending,
     iter_records,
+    json_replace,
+    locked,
     read_json_file,
-    write_json,
+    rows_append,
 )
 
 JSON = dict[str, Any]
@@ -137,6 +149,9 @@ def fleet_handoff(
     policy_file = settings.policy_state_file or paths.policy_state_file
     state_file = settings.handoff_state_file or paths.handoff_state_file
     telemetry_file = settings.handoff_telemetry_file or paths.handoff_telemetry_file
+    # a policy run killed after its commit point is finished first: the policy state read
+    # below is the committed one
+    finish_pending(paths.lock_file, paths.commit_record_file)
     if not policy_file.is_file():
         raise OpsError(f"policy state file not found: {policy_file}")
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +163,8 @@ def fleet_handoff(
     by = settings.by or environ.get("USER") or "unknown"
 
     with exclusive_lock(Path(f"{state_file}.lock")):
+        # this command's previous run, if killed after its last commit point, first
+        finish_pending(paths.lock_file, paths.commit_record_file)
         prior = _object(state_file, "invalid existing handoff state JSON")
         mode = alt(policy.get("mode"), "advisory")
         if mode not in ("advisory", "guarded_auto"):
@@ -176,11 +193,13 @@ def fleet_handoff(
                 attempts=attempts,
             )
         )
-        with exclusive_lock(paths.lock_file):
-            append_line(telemetry_file, rh.plan_telemetry_row(plan))
         if settings.mode == MODE_PLAN:
             state = plan
+            # the plan row and the state that is the plan, as one
+            _commit(paths, telemetry_file, rh.plan_telemetry_row(plan), state_file, state)
         else:
+            # the plan row on its own, before any control runs
+            _commit(paths, telemetry_file, rh.plan_telemetry_row(plan), None, None)
             state = _execute(
                 plan,
                 settings,
@@ -190,11 +209,25 @@ def fleet_handoff(
                 env=environ,
                 control=control,
             )
-        with exclusive_lock(paths.lock_file):
-            if "execution" in state:
-                append_line(telemetry_file, rh.execute_telemetry_row(state))
-            write_json(state_file, state)
+            row = rh.execute_telemetry_row(state) if "execution" in state else None
+            _commit(paths, telemetry_file, row, state_file, state)
     return HandoffResult(state=state)
+
+
+def _commit(
+    paths: FleetPaths,
+    telemetry_file: Path,
+    row: JSON | None,
+    state_file: Path | None,
+    state: JSON | None,
+) -> None:
+    """Append ``row`` to ``handoff.jsonl`` and replace ``state_file`` with ``state``, as one
+    commit under the fleet lock (either may be absent)."""
+    record = paths.commit_record_file
+    with locked(paths.lock_file, record):
+        appends: list[Append] = [] if row is None else [rows_append(telemetry_file, [row])]
+        replaces = [] if state_file is None else [json_replace(state_file, state)]
+        commit(record, appends, replaces)
 
 
 def _str(value: Any) -> str | None:

@@ -13,11 +13,14 @@ One call of :func:`fleet_policy`:
    below), reads the autonomous execution rows of the handoff telemetry and the last
    governance audit row;
 4. calls the pure :func:`~ops_manager.reducers.fleet_policy.evaluate_policy` with ``now``;
-5. appends the records first — the governance audit event (0 or 1), one history row per
-   candidate, one policy telemetry row — then overwrites ``policy-state.json`` (atomic).
-   A crash in between can only repeat a record on the next run, never lose one; a repeated
-   audit event is recognised from the audit stream's last row and not appended twice.
-   Last, the history index is saved.
+5. commits the run as one (``store._commit``, record ``FLEET/.fleet-commit.json``): the
+   governance audit event (0 or 1), one history row per candidate, one policy telemetry row,
+   the new ``policy-state.json`` and the history index go into one commit record, made
+   durable before any of those files is touched, then applied. A kill leaves the previous
+   run or this one; the next holder of the fleet lock finishes a record left behind before
+   it reads anything (and this command finishes one before it reads the fleet state). A
+   repeated audit event is still recognised from the audit stream's last row and not
+   appended twice.
 
 **History index.** Dedupe and the autonomous cooldown need, per candidate, the latest
 unsuppressed and the latest eligible history row. Re-reading the whole history every run would
@@ -28,11 +31,13 @@ the position (size and the fingerprint of the last consumed line), reads only th
 it and folds them. A missing, malformed or stale index (the stream was truncated or rewritten)
 is rebuilt from the start of the stream: the index is a cache, never the truth.
 
-**Torn tails.** These streams have one writer (this command, under the fleet lock), so a final
-line without a newline is the remainder of a write that crashed: it was never a record. It is
-ignored when reading and cut off before the next append (reported through ``warn``), so the
-next record does not get glued to it. Complete records are never rewritten or removed: the
-governance audit stream is append-only.
+**Torn tails.** These streams have one writer (this command, under the fleet lock). A write
+killed after its commit point is finished from the commit record, so a final line without a
+newline left now can only come from elsewhere (an older version, a hand edit, a full disk): it
+was never a record. It is ignored when reading and cut off before the next append (reported
+through ``warn``), so the next record does not get glued to it; the append is computed after
+the cut. Complete records are never rewritten or removed: the governance audit stream is
+append-only.
 """
 
 from __future__ import annotations
@@ -66,15 +71,18 @@ from ops_manager.reducers.fleet_policy import (
 from ops_manager.reducers.fleet_rollout import is_autonomous_execution
 from ops_manager.runtime import StreamPosition, verify_position
 from ops_manager.store import (
+    Append,
     FleetPaths,
-    append_lines,
-    exclusive_lock,
+    Replace,
+    commit,
+    finish_pending,
     fsync_dir,
     iter_records,
+    json_replace,
+    locked,
     read_json_file,
     read_json_or_empty,
-    write_atomic,
-    write_json,
+    rows_append,
 )
 
 PathArg = str | os.PathLike[str]
@@ -109,6 +117,7 @@ class _Resolved:
     policy_telemetry: Path
     policy_history: Path
     lock: Path
+    commit_record: Path
 
     def echo(self) -> PolicyFiles:
         return PolicyFiles(
@@ -136,6 +145,7 @@ def _resolve(paths: FleetPaths, files: FleetPolicyFiles) -> _Resolved:
         policy_telemetry=_pick(files.policy_telemetry, paths.policy_telemetry_file),
         policy_history=_pick(files.policy_history, paths.policy_history_file),
         lock=paths.lock_file,
+        commit_record=paths.commit_record_file,
     )
 
 
@@ -245,10 +255,14 @@ def read_history_index(history_file: Path) -> tuple[HistoryIndex, StreamPosition
     return index, new.position
 
 
-def _save_history_index(history_file: Path, index: HistoryIndex, position: StreamPosition) -> None:
+def _history_index_replace(
+    history_file: Path, index: HistoryIndex, position: StreamPosition
+) -> Replace:
+    """The new bytes of the history index: the fold up to ``position`` (this run's rows are
+    read back by the next run, from there)."""
     document = {"schemaVersion": INDEX_SCHEMA_VERSION, "position": position.to_json()}
     document.update(index.to_json())
-    write_atomic(history_index_file(history_file), dumps_compact(document) + "\n")
+    return Replace(history_index_file(history_file), (dumps_compact(document) + "\n").encode())
 
 
 def drop_torn_tail(path: Path) -> int:
@@ -302,6 +316,9 @@ def fleet_policy(
     environ: Mapping[str, str] = os.environ if env is None else env
     at = utc_now_epoch() if now is None else now
 
+    # a fleet run (or a policy run) killed after its commit point is finished first, so the
+    # fleet state read below is the committed one
+    finish_pending(resolved.lock, resolved.commit_record)
     if not resolved.fleet_state.is_file():
         raise OpsError(f"fleet state file not found: {resolved.fleet_state}")
     registry = load_registry(repo, resolved.registry, now=at)
@@ -329,7 +346,7 @@ def fleet_policy(
     ):
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    with exclusive_lock(resolved.lock):
+    with locked(resolved.lock, resolved.commit_record):
         previous = _object_file(resolved.policy_state, "invalid existing policy state JSON")
         history, history_position = read_history_index(resolved.policy_history)
         handoff_rows = [
@@ -351,17 +368,30 @@ def fleet_policy(
                 last_audit_row=last_jsonl_object(resolved.governance_audit),
             )
         )
-        # records first, then the projection that reflects them, then the history cache
+        # the records, the projection that reflects them and the history cache, as one
+        # one append per file (two flags may name the same one: its record must hold one
+        # offset, or re-applying it would not recognise the second part)
+        grouped: dict[Path, list[dict[str, Any]]] = {}
         for path, rows in (
             (resolved.governance_audit, evaluation.audit_rows),
             (resolved.policy_history, evaluation.history_rows),
             (resolved.policy_telemetry, [evaluation.telemetry_row]),
         ):
             if rows:
-                dropped = drop_torn_tail(path)
-                if dropped and warn is not None:
-                    warn(f"dropped an unterminated final line ({dropped} bytes) of {path}")
-                append_lines(path, rows)
-        write_json(resolved.policy_state, evaluation.state)
-        _save_history_index(resolved.policy_history, history, history_position)
+                grouped.setdefault(path, []).extend(rows)
+        appends: list[Append] = []
+        for path, rows in grouped.items():
+            # cut first: the append's recorded size is the stream's size after the cut
+            dropped = drop_torn_tail(path)
+            if dropped and warn is not None:
+                warn(f"dropped an unterminated final line ({dropped} bytes) of {path}")
+            appends.append(rows_append(path, rows))
+        commit(
+            resolved.commit_record,
+            appends,
+            [
+                json_replace(resolved.policy_state, evaluation.state),
+                _history_index_replace(resolved.policy_history, history, history_position),
+            ],
+        )
     return evaluation

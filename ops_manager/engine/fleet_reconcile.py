@@ -11,9 +11,11 @@ One call of :func:`fleet_reconcile`:
    locked across loops while the fan-out runs (DESIGN "Beyond one machine");
 4. collects the per-loop results in launch order (registry order, or sorted by ``loopId``
    with ``deterministic_order``), never in completion order;
-5. under the fleet lock, overwrites ``state.json`` and appends one row to
-   ``telemetry/reconcile.jsonl`` (two concurrent fleet reconciles never interleave these
-   writes, DECISIONS 6.27).
+5. under the fleet lock, commits the run as one (:func:`commit_fleet_state`): the row
+   appended to ``telemetry/reconcile.jsonl`` and the new ``state.json`` go into one commit
+   record, ``FLEET/.fleet-commit.json``, made durable before either file is touched (two
+   concurrent fleet reconciles never interleave these writes, DECISIONS 6.27; a kill leaves
+   the previous run or this one, never a state without its row or a row without its state).
 
 Isolation: a sprite that is slow or dead costs its own worker the service client's timeouts
 and retries (``service.retryAttempts``, ``service.retryBackoffSeconds``, and the read timeout
@@ -64,7 +66,14 @@ from ops_manager.reducers.fleet_reconcile import (
     telemetry_row,
 )
 from ops_manager.reducers.thresholds import Thresholds
-from ops_manager.store import FleetPaths, append_line, exclusive_lock, write_json
+from ops_manager.store import (
+    Append,
+    FleetPaths,
+    commit,
+    json_replace,
+    locked,
+    rows_append,
+)
 from ops_manager.transports import TransportConfig
 
 JSON = dict[str, Any]
@@ -86,6 +95,8 @@ class FleetFiles:
     state: Path
     telemetry: Path
     lock: Path
+    #: ``FLEET/.fleet-commit.json``, shared by every writer under the fleet lock
+    commit_record: Path
 
     @classmethod
     def resolve(
@@ -105,7 +116,23 @@ class FleetFiles:
                 telemetry_file if telemetry_file is not None else paths.reconcile_telemetry_file
             ),
             lock=paths.lock_file,
+            commit_record=paths.commit_record_file,
         )
+
+
+def commit_fleet_state(
+    lock: Path, record: Path, state_file: Path, telemetry_file: Path | None, state: JSON
+) -> None:
+    """Write a fleet run's ``state.json`` and its ``reconcile.jsonl`` row as one commit.
+
+    Under the fleet lock, with a record a killed holder left applied first. ``telemetry_file``
+    ``None`` writes the state alone (supervise appends a row only when the outcome changed).
+    """
+    with locked(lock, record):
+        appends: list[Append] = []
+        if telemetry_file is not None:
+            appends.append(rows_append(telemetry_file, [telemetry_row(state)]))
+        commit(record, appends, [json_replace(state_file, state)])
 
 
 @attrs.frozen
@@ -310,9 +337,7 @@ def fleet_reconcile(
             max_events=settings.max_events,
         ),
     )
-    with exclusive_lock(files.lock):
-        write_json(files.state, state)
-        append_line(files.telemetry, telemetry_row(state))
+    commit_fleet_state(files.lock, files.commit_record, files.state, files.telemetry, state)
     return FleetReconcileResult(state=state, files=files)
 
 
@@ -512,6 +537,7 @@ __all__ = [
     "LoopDefaults",
     "ProgressFn",
     "ReconcileFn",
+    "commit_fleet_state",
     "fleet_reconcile",
     "loop_defaults_from_env",
     "resolve_trace_id",

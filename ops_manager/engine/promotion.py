@@ -4,9 +4,11 @@
 by :func:`ops_manager.engine.fleet_status.fleet_status`), ``telemetry/handoff.jsonl`` and the
 operator's drill file ``drills/promotion.v1.json`` — hands it to the pure gates
 (:mod:`ops_manager.reducers.promotion`), then appends the result to
-``telemetry/promotion.jsonl`` and overwrites ``promotion-state.json`` (records first,
-projection after; both under the fleet lock). Missing or unparseable handoff telemetry and
-drill files are never fatal: they become gate reasons.
+``telemetry/promotion.jsonl`` and overwrites ``promotion-state.json`` as one commit under the
+fleet lock (``store._commit``, record ``FLEET/.fleet-commit.json``: a kill leaves the previous
+run or this one). A fleet command killed after its commit point is finished before the
+evidence is read. Missing or unparseable handoff telemetry and drill files are never fatal:
+they become gate reasons.
 
 :func:`promotion_ci` wraps it for CI: with ``skip_on_missing_evidence`` a run whose evidence
 files are missing is ``skipped`` (exit 0, the evaluator does not run); otherwise it writes the
@@ -39,9 +41,12 @@ from ops_manager.reducers.promotion import (
 )
 from ops_manager.store import (
     FleetPaths,
-    append_line,
-    exclusive_lock,
+    commit,
+    finish_pending,
     iter_records,
+    json_replace,
+    locked,
+    rows_append,
     write_atomic,
     write_json,
 )
@@ -199,6 +204,8 @@ def promotion_gates(
     telemetry_file = settings.promotion_telemetry_file or paths.promotion_telemetry_file
     trace_id = settings.trace_id or environ.get("OPS_MANAGER_TRACE_ID") or str(uuid.uuid4())
     now = clock()
+    # the evidence read below is committed evidence (a handoff killed after its commit point)
+    finish_pending(paths.lock_file, paths.commit_record_file)
 
     if settings.fleet_status_file is not None:
         status: Mapping[str, Any] = read_fleet_status(settings.fleet_status_file)
@@ -243,9 +250,12 @@ def promotion_gates(
     )
     state_file.parent.mkdir(parents=True, exist_ok=True)
     telemetry_file.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(paths.lock_file):
-        append_line(telemetry_file, document)
-        write_json(state_file, document)
+    with locked(paths.lock_file, paths.commit_record_file):
+        commit(
+            paths.commit_record_file,
+            [rows_append(telemetry_file, [document])],
+            [json_replace(state_file, document)],
+        )
     hold = document["summary"]["decision"] == "hold"
     return PromotionResult(document=document, exit_code=2 if hold and settings.fail_on_hold else 0)
 

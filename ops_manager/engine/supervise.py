@@ -42,6 +42,7 @@ from ops_manager.engine.fleet_reconcile import (
     FleetReconcileSettings,
     LoopContext,
     LoopDefaults,
+    commit_fleet_state,
     loop_defaults_from_env,
     run_loop,
     warm_up,
@@ -57,9 +58,8 @@ from ops_manager.reducers.fleet_reconcile import (
     LoopRun,
     fleet_state,
     loop_result,
-    telemetry_row,
 )
-from ops_manager.store import FleetPaths, LoopPaths, append_line, exclusive_lock, write_json
+from ops_manager.store import FleetPaths, LoopPaths, append_line
 
 JSON = dict[str, Any]
 
@@ -384,10 +384,13 @@ class Supervisor:
             return state
         paths.telemetry_dir.mkdir(parents=True, exist_ok=True)
         row = self._reconcile_row_due(state, finished)
-        with exclusive_lock(paths.lock_file):
-            write_json(paths.state_file, state)
-            if row:
-                append_line(paths.reconcile_telemetry_file, telemetry_row(state))
+        commit_fleet_state(
+            paths.lock_file,
+            paths.commit_record_file,
+            paths.state_file,
+            paths.reconcile_telemetry_file if row else None,
+            state,
+        )
         return state
 
     def _reconcile_row_due(self, state: JSON, now: int) -> bool:

@@ -23,6 +23,10 @@ Whoever takes the loop's lock next (a reconcile pass, ``rebuild``, ``profile-dri
 ``project-state``) first applies a record left behind, so the loop is always either at the
 previous pass or at the next one, never in between.
 
+The fleet commands do the same under the fleet lock, all through one record,
+``FLEET/.fleet-commit.json`` (:func:`locked` takes the lock and applies it first;
+:func:`finish_pending` before a read outside the lock).
+
 The fsync policy, in one place: the commit record is fsynced (file and directory); stream
 appends and projection replacements are not. After a process kill that loses nothing: the
 page cache holds every completed write and the record re-applies the rest. After a power
@@ -36,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ import attrs
 
 from ops_manager._jsonfmt import dumps, dumps_compact
 from ops_manager.store._atomic import replace_bytes, write_atomic
+from ops_manager.store._lock import exclusive_lock
 
 
 @attrs.frozen
@@ -84,14 +89,22 @@ def stream_size(path: Path) -> int:
 
 def commit(record: Path, appends: Sequence[Append], replaces: Sequence[Replace]) -> None:
     """Make the pass durable as one record, then apply it (see the module docstring)."""
+    # absolute paths: a path given on the command line may be relative, and the record may
+    # be applied by another command started in another directory
     doc: dict[str, Any] = {
         "schemaVersion": "v1",
         "appends": [
-            {"file": str(a.path), "sizeBefore": a.size_before, "data": a.data.decode("utf-8")}
+            {
+                "file": str(a.path.absolute()),
+                "sizeBefore": a.size_before,
+                "data": a.data.decode("utf-8"),
+            }
             for a in appends
             if a.data
         ],
-        "replaces": [{"file": str(r.path), "data": r.data.decode("utf-8")} for r in replaces],
+        "replaces": [
+            {"file": str(r.path.absolute()), "data": r.data.decode("utf-8")} for r in replaces
+        ],
     }
     write_atomic(record, json.dumps(doc, separators=(",", ":")) + "\n")
     _apply(doc)
@@ -122,6 +135,29 @@ def apply_pending(record: Path) -> bool:
         remove_dead_temps(target)
     _remove(record)
     return True
+
+
+@contextlib.contextmanager
+def locked(lock: Path, record: Path) -> Iterator[None]:
+    """Hold ``lock`` with the record its previous holder may have left applied first.
+
+    For artifacts that several commands write under one lock (the fleet lock): each of them
+    commits through the same ``record``, so whichever takes the lock next finishes it.
+    """
+    with exclusive_lock(lock):
+        apply_pending(record)
+        yield
+
+
+def finish_pending(lock: Path, record: Path) -> None:
+    """Apply a record left behind before reading outside ``lock`` (a cheap no-op without one).
+
+    The lock is taken only when the record exists, so a read-only failure path (a missing
+    input) creates nothing.
+    """
+    if record.exists():
+        with locked(lock, record):
+            pass
 
 
 def _targets(doc: dict[str, Any]) -> list[Path]:

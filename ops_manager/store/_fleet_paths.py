@@ -122,6 +122,16 @@ class FleetPaths:
         """``FLEET/.lock``: serializes read-modify-write cycles on fleet artifacts."""
         return self.fleet_dir / ".lock"
 
+    @property
+    def commit_record_file(self) -> Path:
+        """``FLEET/.fleet-commit.json``: the commit record of a fleet pass being applied.
+
+        One for every command that writes under the fleet lock (fleet-reconcile,
+        fleet-policy, fleet-handoff, promotion-gates, supervise): whichever takes the lock
+        next finishes a record a killed holder left behind (``store._commit``).
+        """
+        return self.fleet_dir / ".fleet-commit.json"
+
     # --- per-loop pointers ----------------------------------------------------------------
     def loop(self, loop_id: str) -> LoopPaths:
         """The per-loop paths of ``loop_id`` (validated: it cannot escape the repo)."""
