@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops_manager._jsonfmt import dumps_compact
-from ops_manager.reducers.stream import StreamFold, fold_events
+from ops_manager.reducers.stream import FoldedBatch, StreamFold, fold_batch, fold_events
 
 NAMES = [
     "loop_start",
@@ -102,3 +102,23 @@ def test_terminal_and_run_id_changes() -> None:
 def test_from_json_never_raises(obj: Any) -> None:
     fold = StreamFold.from_json(obj)
     assert isinstance(fold, StreamFold)
+
+
+@given(
+    st.lists(event_st, max_size=40),
+    st.integers(min_value=0, max_value=40),
+    st.none() | st.integers(min_value=0, max_value=80),
+)
+def test_fold_batch_watches_the_batch_it_folds(spec: list[Any], k: int, watch: int | None) -> None:
+    events = _events(spec)
+    prev = fold_events(StreamFold(), events[:k])  # a batch overlapping what is folded
+    batch = fold_batch(prev, events, watch)
+    assert batch.fold == fold_events(prev, events)
+    watched = [raw for line, raw, _n, _t in events if line == watch]
+    assert batch == FoldedBatch(
+        batch.fold,
+        count=len(events),
+        first=events[0][0] if events else None,
+        last=events[-1] if events else None,
+        watched=watched[-1] if watched else None,
+    )

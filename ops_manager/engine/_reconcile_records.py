@@ -28,7 +28,7 @@ from ops_manager.reducers.escalations import (
 from ops_manager.reducers.lifecycle import SnapshotView
 from ops_manager.reducers.posture import run_posture
 from ops_manager.reducers.sequence import SeqBatch
-from ops_manager.reducers.stream import StreamFold
+from ops_manager.reducers.stream import StreamFold, fold_batch
 from ops_manager.runtime import EventLine, StreamPosition, build_event_envelope
 from ops_manager.store import LoopPaths
 from ops_manager.transports import EventTuple, IngestFailure, RuntimeView
@@ -57,21 +57,17 @@ class _BatchTap:
         self.watch_line = watch_line
         self.watched_digest: str | None = None
 
-    def wrap(self, events: Iterator[EventTuple]) -> Iterator[EventTuple]:
-        count = 0
-        item: EventTuple | None = None
-        watch = self.watch_line
-        for item in events:
-            count += 1
-            if self.first is None:
-                self.first = item[0]
-            if item[0] == watch:
-                self.watched_digest = event_digest(item[1])
-            yield item
-        self.count = count
-        if item is not None:
-            self.last_event = item
-            self.last = item[0]
+    def fold(self, fold: StreamFold, events: Iterator[EventTuple]) -> StreamFold:
+        """Fold ``events`` into ``fold``, watching them in the same loop (no extra layer)."""
+        batch = fold_batch(fold, events, self.watch_line)
+        self.count = batch.count
+        self.first = batch.first
+        if batch.watched is not None:
+            self.watched_digest = event_digest(batch.watched)
+        if batch.last is not None:
+            self.last_event = batch.last
+            self.last = batch.last[0]
+        return batch.fold
 
     def seq_batch(self) -> SeqBatch:
         # local sequence values are physical line numbers: strictly increasing by construction

@@ -69,7 +69,7 @@ from ops_manager.engine._reconcile_types import ReconcileResult as ReconcileResu
 from ops_manager.engine._reconcile_types import ReconcileSettings as ReconcileSettings
 from ops_manager.engine.telemetry_summary import summarize_with
 from ops_manager.errors import OpsError
-from ops_manager.reducers.stream import StreamFold, fold_events
+from ops_manager.reducers.stream import StreamFold
 from ops_manager.reducers.transport import next_transport_health
 from ops_manager.runtime import StreamPosition
 from ops_manager.store import (
@@ -207,10 +207,11 @@ class _Pass:
                     max_events=s.max_events,
                     trace_id=s.trace_id,
                     now=started,
+                    watch_line=tap.watch_line,
                 )
             )
             view = observation.view
-            new_fold = fold_events(prev.fold, tap.wrap(observation.events))
+            new_fold = tap.fold(prev.fold, observation.events)
             extent = observation.extent()
         except IngestFailure as exc:
             failure = exc

@@ -8,6 +8,8 @@ split of batches gives exactly the fold of the whole stream (property-tested).
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -83,12 +85,41 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def fold_events(
-    fold: StreamFold, events: Iterable[tuple[int, dict[str, Any], str, str]]
-) -> StreamFold:
+#: one event as the fold consumes it: (physical line, parsed raw object, name, timestamp)
+EventTuple = tuple[int, dict[str, Any], str, str]
+
+
+@attrs.frozen
+class FoldedBatch:
+    """A batch folded in one pass: the new fold, and what the caller watches on the way."""
+
+    fold: StreamFold
+    #: events in the batch (already folded ones included)
+    count: int = 0
+    #: line of the first event in the batch
+    first: int | None = None
+    #: the last event in the batch
+    last: EventTuple | None = None
+    #: ``raw`` of the event at the watched line, if the batch had it
+    watched: dict[str, Any] | None = None
+
+
+def fold_events(fold: StreamFold, events: Iterable[EventTuple]) -> StreamFold:
     """Fold ``(line, raw, name, timestamp)`` events (in line order) into ``fold``.
 
-    Written as one tight loop over locals: it runs once per event on the reconcile hot path.
+    Reads only strings of ``raw`` (``run_id``), so a fold-grade ``raw`` folds exactly.
+    """
+    return fold_batch(fold, events).fold
+
+
+def fold_batch(
+    fold: StreamFold, events: Iterable[EventTuple], watch_line: int | None = None
+) -> FoldedBatch:
+    """:func:`fold_events`, also counting the batch and keeping its first line, its last
+    event and the ``raw`` at ``watch_line`` (what a reconcile pass records of its batch).
+
+    Written as one tight loop over locals: it runs once per event on the reconcile hot path,
+    so the watching shares the fold's loop instead of adding a generator layer.
     """
     line = fold.line
     count = fold.event_count
@@ -99,9 +130,21 @@ def fold_events(
     changes = fold.run_id_changes
     term_event = fold.last_terminal_event
     term_line = fold.last_terminal_line
-    by_name = dict(fold.by_name)
-    for ev_line, raw, name, timestamp in events:
+    by_name = defaultdict(int, fold.by_name)
+    terminal = TERMINAL_EVENTS
+    skipped = 0
+    watch = -1 if watch_line is None else watch_line  # an int compares faster than None
+    watched: dict[str, Any] | None = None
+    it = iter(events)
+    item = next(it, None)
+    if item is None:
+        return FoldedBatch(fold)
+    first = item[0]
+    for ev_line, raw, name, timestamp in itertools.chain((item,), it):
+        if ev_line == watch:
+            watched = raw
         if ev_line <= line:
+            skipped += 1
             continue  # already folded (a re-read after a crash, or an overlapping batch)
         line = ev_line
         count += 1
@@ -109,16 +152,17 @@ def fold_events(
             first_at = timestamp
         last_at = timestamp
         last_name = name
-        by_name[name] = by_name.get(name, 0) + 1
+        by_name[name] += 1
         run_id = raw.get("run_id")
-        if isinstance(run_id, str) and run_id:
-            if last_run is not None and run_id != last_run:
+        # the same non-empty run id as before changes nothing: one comparison per event
+        if run_id != last_run and isinstance(run_id, str) and run_id:
+            if last_run is not None:
                 changes += 1
             last_run = run_id
-        if name in TERMINAL_EVENTS:
+        if name in terminal:
             term_event = name
             term_line = ev_line
-    return StreamFold(
+    new_fold = StreamFold(
         line=line,
         event_count=count,
         first_event_at=first_at,
@@ -128,5 +172,8 @@ def fold_events(
         run_id_changes=changes,
         last_terminal_event=term_event,
         last_terminal_line=term_line,
-        by_name=by_name,
+        by_name=dict(by_name),
     )
+    # the loop variables hold the last event once the loop is done
+    seen = count - fold.event_count + skipped
+    return FoldedBatch(new_fold, seen, first, (ev_line, raw, name, timestamp), watched)

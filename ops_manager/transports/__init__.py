@@ -69,6 +69,9 @@ class ObserveRequest:
     max_events: int
     trace_id: str | None
     now: int
+    #: a line whose ``raw`` the caller fingerprints (a replay's check of the previously last
+    #: ingested event): it must arrive exact, like the last event of the stream
+    watch_line: int | None = None
 
 
 @attrs.frozen
@@ -81,7 +84,10 @@ class ReadExtent:
     torn_tail_bytes: int = 0
 
 
-#: one new runtime event: (physical line, parsed raw object, name, timestamp)
+#: one new runtime event: (physical line, parsed raw object, name, timestamp). Only its
+#: strings are sure to be exact: a transport may parse for the fold, so a number of ``raw``
+#: can differ from the stdlib ``json`` value (an integer beyond 64 bits read as a float),
+#: except in the last event of the stream and at ``ObserveRequest.watch_line``
 EventTuple = tuple[int, dict[str, Any], str, str]
 
 

@@ -73,15 +73,17 @@ def read_runtime_view(paths: LoopPaths) -> RuntimeView:
 
 
 class _LocalObservation:
-    def __init__(self, view: RuntimeView, reader: EventReader) -> None:
+    def __init__(self, view: RuntimeView, reader: EventReader, watch_line: int | None) -> None:
         self.view = view
         self._reader = reader
+        self._watch_line = watch_line
 
     @property
     def events(self) -> Iterator[EventTuple]:
         try:
-            for ev in self._reader:
-                yield ev.line, ev.raw, ev.name, ev.timestamp
+            # fold-grade tuples (see EventReader.tuples): exact raw for the last event and
+            # the watched line, the two that leave the fold
+            yield from self._reader.tuples(self._watch_line)
         except OpsError as exc:
             raise IngestFailure("events_unavailable", f"error: {exc.message}") from None
 
@@ -120,7 +122,7 @@ class LocalTransport:
             reader = EventReader(request.paths.events_file, start, request.max_events)
         except OpsError as exc:
             raise IngestFailure("events_unavailable", f"error: {exc.message}") from None
-        return _LocalObservation(view, reader)
+        return _LocalObservation(view, reader, request.watch_line)
 
 
 def _resolve_start(request: ObserveRequest) -> StreamPosition:
