@@ -34,6 +34,17 @@ def dumps(value: Any, pretty: bool = False) -> str:
     return dumps_pretty(value) if pretty else dumps_compact(value)
 
 
+def json_text_bytes(text: str) -> bytes:
+    """UTF-8 bytes of JSON text made by :func:`dumps` (or a line of it).
+
+    A runtime event may carry a lone surrogate (``"\\ud800"`` parses to one); UTF-8 cannot
+    encode it, and a plain ``encode`` would fail the write. In JSON text such a character can
+    only sit inside a string, where ``backslashreplace`` writes it as the JSON escape
+    ``\\ud800``: the same value when read back, and nothing else changes.
+    """
+    return text.encode("utf-8", "backslashreplace")
+
+
 def strip_nulls(obj: Mapping[str, Any]) -> JSONObject:
     """Drop top-level keys whose value is ``None`` (the contract's **[strip]**).
 

@@ -25,7 +25,14 @@ from ops_manager.engine.reconcile import ReconcileSettings, reconcile
 from ops_manager.errors import OpsError
 from ops_manager.reducers.thresholds import Thresholds
 from ops_manager.runtime import EventReader, StreamPosition, _events
-from tests.runtime_fixtures import compact, event, make_runtime_repo, ts, write_events_raw
+from tests.runtime_fixtures import (
+    append_raw,
+    compact,
+    event,
+    make_runtime_repo,
+    ts,
+    write_events_raw,
+)
 
 HSETTINGS = settings(
     max_examples=150,
@@ -285,7 +292,7 @@ def test_reconcile_writes_the_same_bytes_either_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     big = {"n": 2**70, "m": -(2**65), "f": 1e300}
-    # a lone surrogate only mid-stream: the pass cannot write one out (UTF-8), either way
+    # a lone surrogate mid-stream (the last event with one: the test below)
     odd = {**big, "s": "\ud800"}
     lines = [
         ascii_json(event("loop_start", ts(1), iteration=1)),
@@ -317,3 +324,29 @@ def test_reconcile_writes_the_same_bytes_either_way(
     assert stream["fold"]["runIdChanges"] == 1
     assert stream["fold"]["eventCount"] == 4
     assert sequence["violations"] == []  # the replays found the same log, not a rewrite
+
+
+def test_a_lone_surrogate_in_the_last_event_is_written_as_its_json_escape(
+    tmp_path: Path,
+) -> None:
+    """A runtime may write ``"\\ud800"`` (valid JSON, not encodable as UTF-8). The pass used
+    to crash writing state.json; it now writes the character as the same JSON escape, so the
+    projection reads back to exactly what the runtime wrote, and the next pass goes on."""
+    repo = (tmp_path / "repo").resolve()
+    make_runtime_repo(repo, events=[])
+    last = event("role_end", ts(2), iteration=1, data={"s": "x\ud800y"})
+    write_events_raw(
+        repo,
+        LOOP,
+        (ascii_json(event("loop_start", ts(1), iteration=1)) + "\n").encode()
+        + (ascii_json(last) + "\n").encode(),
+    )
+    _reconcile(repo)
+    ops = repo / ".superloop" / "ops-manager" / LOOP
+    state = (ops / "state.json").read_bytes()
+    assert b"\\ud800" in state
+    envelope = json.loads(state)["evidence"]["lastEventEnvelope"]["event"]
+    assert envelope["raw"]["data"]["s"] == envelope["payload"]["s"] == "x\ud800y"
+    append_raw(repo, LOOP, (ascii_json(event("role_end", ts(3), iteration=1)) + "\n").encode())
+    _reconcile(repo)
+    assert json.loads((ops / "stream-state.json").read_bytes())["fold"]["eventCount"] == 3

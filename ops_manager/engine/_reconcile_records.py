@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, loads_object, strip_nulls
+from ops_manager._jsonfmt import alt, as_nonneg_int, json_text_bytes, loads_object, strip_nulls
 from ops_manager._timefmt import format_ts
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.reducers.escalations import (
@@ -41,7 +41,7 @@ def event_digest(raw: dict[str, Any]) -> str:
     delivered the event (the sprite service hands over the parsed ``event.raw``).
     """
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(json_text_bytes(canonical)).hexdigest()
 
 
 class _BatchTap:

@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from ops_manager._jsonfmt import json_text_bytes
+
 
 def fsync_dir(directory: Path) -> None:
     """fsync a directory so a rename inside it survives a crash (no-op where unsupported)."""
@@ -28,7 +30,7 @@ def write_atomic(path: Path, text: str) -> None:
     filesystem, so the rename is atomic) and is removed if anything fails. The file and
     its directory are fsynced: the new content survives a power loss.
     """
-    replace_bytes(path, text.encode("utf-8"), durable=True)
+    replace_bytes(path, json_text_bytes(text), durable=True)
 
 
 def replace_bytes(path: Path, data: bytes, *, durable: bool) -> None:

@@ -46,7 +46,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import dumps, dumps_compact
+from ops_manager._jsonfmt import dumps, dumps_compact, json_text_bytes
 from ops_manager.store._atomic import replace_bytes, write_atomic
 from ops_manager.store._lock import exclusive_lock
 
@@ -70,13 +70,13 @@ class Replace:
 
 def rows_append(path: Path, rows: Sequence[Mapping[str, Any]]) -> Append:
     """An :class:`Append` of ``rows`` as compact JSON lines, from the stream's size now."""
-    data = "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
+    data = json_text_bytes("".join(dumps_compact(row) + "\n" for row in rows))
     return Append(path, stream_size(path), data)
 
 
 def json_replace(path: Path, value: Any, pretty: bool = False) -> Replace:
     """A :class:`Replace` of ``path`` with ``value`` as JSON plus a newline (as ``write_json``)."""
-    return Replace(path, (dumps(value, pretty) + "\n").encode("utf-8"))
+    return Replace(path, json_text_bytes(dumps(value, pretty) + "\n"))
 
 
 def stream_size(path: Path) -> int:
@@ -198,11 +198,11 @@ def _apply(doc: dict[str, Any]) -> None:
     appends = doc.get("appends")
     for item in appends if isinstance(appends, list) else []:
         _append_once(
-            Path(str(item["file"])), int(item["sizeBefore"]), str(item["data"]).encode("utf-8")
+            Path(str(item["file"])), int(item["sizeBefore"]), json_text_bytes(str(item["data"]))
         )
     replaces = doc.get("replaces")
     for item in replaces if isinstance(replaces, list) else []:
-        _replace(Path(str(item["file"])), str(item["data"]).encode("utf-8"))
+        _replace(Path(str(item["file"])), json_text_bytes(str(item["data"])))
 
 
 def _append_once(path: Path, size_before: int, data: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import dumps_compact
+from ops_manager._jsonfmt import dumps_compact, json_text_bytes
 from ops_manager.errors import CorruptStreamError
 
 
@@ -27,7 +27,7 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
 
 def append_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records, each as its own single ``write()`` of one full line."""
-    lines = [(dumps_compact(r) + "\n").encode("utf-8") for r in records]
+    lines = [json_text_bytes(dumps_compact(r) + "\n") for r in records]
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
