@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import socket
@@ -156,6 +157,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     #: honour ``Connection: keep-alive`` (HTTP/1.0 persistent connections)
     keep_alive = False
+    _headers_buffer: list[bytes]  # http.server's pending head lines (set by send_response)
 
     def version_string(self) -> str:
         return self.server_version
@@ -188,7 +190,10 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             return False
         try:
             connection.settimeout(min(KEEP_ALIVE_IDLE_SECONDS, config.socket_timeout_seconds))
-            waiting = self.rfile.peek(1)
+            reader = self.rfile
+            # a StreamRequestHandler's rfile is a BufferedReader: peek waits for a byte
+            # without consuming it (or returns what a pipelined request left buffered)
+            waiting = reader.peek(1) if isinstance(reader, io.BufferedReader) else b"?"
         except OSError:  # TimeoutError included
             waiting = b""
         finally:
@@ -205,9 +210,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             return False
         self._kept_alive = False
         if self.keep_alive:
-            tokens = {
-                t.strip().lower() for t in (self.headers.get("Connection") or "").split(",")
-            }
+            tokens = {t.strip().lower() for t in (self.headers.get("Connection") or "").split(",")}
             if "keep-alive" in tokens and "close" not in tokens:
                 self._kept_alive = True
                 self.close_connection = False
