@@ -25,13 +25,17 @@ Measurements (each in a fresh child process, so its peak RSS is its own ``VmHWM`
    the CLI (``ops-manager fleet-reconcile`` in a child interpreter, startup included);
 2. parallelism sweep at L = 1,000: warm passes at max-parallel 1, 2, 4, 8, 16, 32;
 3. at L = 1,000 and P, one warm pass with alert dispatch off (``OPS_MANAGER_ALERTS_ENABLED=
-   false``), to show what the default per-loop dispatch costs.
+   false``), to show what the default per-loop dispatch costs;
+4. the floor, in the same run: the same two GETs per loop (snapshot, events after the warm
+   cursor) over bare ``http.client`` keep-alive connections from P threads, no manager work
+   (``floor bare http`` rows: after each size at P, and at L = 1,000 for P = 1, 2, 4).
 
 Reported per run: wall seconds (inside the child, around the engine call; the CLI row is
 the whole child process), loops/s, ms per loop, peak RSS (MiB), and the fleet's success /
 failed counts (every loop must succeed, or the row is marked). The summary checks the
 targets: 1,000 loops over sprite_service in under 30 s, and time linear in L (seconds per
-loop at 10k within 1.5x of that at 1k).
+loop at 10k within 1.5x of that at 1k), and issue 14's: the best warm pass at 1,000 loops in
+at most 5 s, printed with its ratio to the fastest bare-HTTP floor.
 
 The services are always stopped (SIGTERM, SIGKILL after a timeout), also on Ctrl-C, and the
 temp dir is removed at the end. Everything binds to 127.0.0.1 only.
@@ -233,6 +237,49 @@ sys.exit(code)
 )
 
 
+#: the floor: the same two GETs per loop (snapshot, then events after the warm cursor) over
+#: bare ``http.client`` keep-alive connections, ``P`` threads, no manager work at all
+_FLOOR_CHILD = (
+    _VMHWM
+    + r"""
+import http.client, json, os, sys, threading, time
+from urllib.parse import urlsplit
+urls, size, parallel = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
+events, token = int(sys.argv[4]), os.environ[sys.argv[5]]
+headers = {"Accept": "application/json", "Authorization": "Bearer " + token,
+           "X-Ops-Token": token, "Connection": "keep-alive"}
+failed = []
+def work(indices):
+    conns = {}
+    for i in indices:
+        url = urls[i % len(urls)]
+        conn = conns.get(url)
+        if conn is None:
+            parts = urlsplit(url)
+            conn = conns[url] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        loop = "loop-%05d" % i
+        for path in ("/ops/snapshot?loopId=" + loop,
+                     "/ops/events?loopId=%s&cursor=%d&maxEvents=2000" % (loop, events)):
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failed.append(i)
+c0 = os.times()
+t0 = time.perf_counter()
+threads = [threading.Thread(target=work, args=(range(k, size, parallel),)) for k in range(parallel)]
+for t in threads: t.start()
+for t in threads: t.join()
+seconds = time.perf_counter() - t0
+c1 = os.times()
+print(json.dumps({"seconds": seconds, "cpu_user_s": c1.user - c0.user,
+                  "cpu_sys_s": c1.system - c0.system, "loops": size,
+                  "success": size - len(set(failed)), "failed": len(set(failed)),
+                  "peak_rss_kb": _vmhwm()}))
+"""
+)
+
+
 def child_env(work: Path, token: str, inherit: bool, alerts: bool = True) -> dict[str, str]:
     """The children's environment: the token under ``service.tokenEnv``; by default a
     bytecode cache outside the source tree (as in bench/reconcile.py)."""
@@ -289,6 +336,20 @@ def run_engine(repo: Path, parallel: int, env: dict[str, str]) -> dict[str, Any]
     proc = _run_child([sys.executable, "-c", _ENGINE_CHILD, str(repo), str(parallel)], env)
     if proc.returncode != 0:
         raise SystemExit(f"engine child failed: {proc.stderr.decode()[-3000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    out["services_cpu_s"] = services_cpu_seconds() - before
+    return out
+
+
+def run_floor(
+    urls: list[str], size: int, parallel: int, events: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """The bare-HTTP floor of a warm pass over the same services (see ``_FLOOR_CHILD``)."""
+    before = services_cpu_seconds()
+    argv = [sys.executable, "-c", _FLOOR_CHILD, ",".join(urls), str(size), str(parallel)]
+    proc = _run_child([*argv, str(events), TOKEN_ENV], env)
+    if proc.returncode != 0:
+        raise SystemExit(f"floor child failed: {proc.stderr.decode()[-3000:]}")
     out: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     out["services_cpu_s"] = services_cpu_seconds() - before
     return out
@@ -441,6 +502,8 @@ def main() -> int:
             figures["runs"].append(_row("engine cold", size, p, run_engine(repo, p, env)))
             figures["runs"].append(_row("engine warm", size, p, run_engine(repo, p, env)))
             figures["runs"].append(_row("cli warm", size, p, run_cli(repo, p, env)))
+            floor = run_floor(urls, size, p, args.events, env)
+            figures["runs"].append(_row("floor bare http", size, p, floor))
 
         print(f"\n== parallelism sweep (L = {sweep_size}, warm) ==", flush=True)
         repo = work / f"manager-{sweep_size}"
@@ -448,6 +511,9 @@ def main() -> int:
             figures["runs"].append(
                 _row("engine warm", sweep_size, parallel, run_engine(repo, parallel, env))
             )
+        for parallel in (1, 2, 4):
+            floor = run_floor(urls, sweep_size, parallel, args.events, env)
+            figures["runs"].append(_row("floor bare http", sweep_size, parallel, floor))
         print(f"\n== alerts off (L = {sweep_size}, P = {p}, warm) ==", flush=True)
         quiet_env = child_env(work, token, args.inherit_env, alerts=False)
         figures["runs"].append(
@@ -510,6 +576,21 @@ def summarize(runs: list[dict[str, Any]], parallel: int) -> dict[str, Any]:
         lines.append(
             f"best max-parallel at 1k: {best['max_parallel']} ({best['loops_per_s']} loops/s)"
         )
+        out["1k_best_warm_s"] = best["seconds"]
+        lines.append(
+            f"1,000 loops, best warm pass: {best['seconds']:.1f} s at max-parallel "
+            f"{best['max_parallel']} (issue 14 target <= 5 s): "
+            f"{'MET' if best['seconds'] <= 5 else 'NOT MET'}"
+        )
+        floors = [r for r in runs if r["run"] == "floor bare http" and r["loops"] == 1000]
+        if floors:
+            floor = min(floors, key=lambda r: r["seconds"])
+            ratio = best["seconds"] / floor["seconds"]
+            out["1k_best_warm_over_floor"] = round(ratio, 2)
+            lines.append(
+                f"best warm pass / bare-HTTP floor ({floor['seconds']:.2f} s at P="
+                f"{floor['max_parallel']}, same services, same run): {ratio:.2f}x"
+            )
     out["lines"] = lines
     return out
 

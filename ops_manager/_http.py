@@ -3,7 +3,10 @@
 Both serve JSON over a hardened stdlib ``ThreadingHTTPServer``: HTTP/1.0 answers, a socket
 timeout per connection, an optional access log on stderr, JSON bodies for the errors
 :mod:`http.server` raises itself, a cap on concurrent requests and a JSON 500 (plus a log
-line) instead of a traceback page. What differs between the two (routes, auth sources,
+line) instead of a traceback page. A handler may opt in to HTTP/1.0 keep-alive
+(:attr:`JsonRequestHandler.keep_alive`): a client that asks for it with ``Connection:
+keep-alive`` keeps its connection for further requests; every other client gets exactly the
+one-request-per-connection answer it got before. What differs between the two (routes, auth sources,
 limits, extra headers, error wording) stays in their own ``_server`` modules, behind the
 small hooks of :class:`JsonRequestHandler`.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, TypeVar
@@ -67,8 +72,16 @@ def token_matches(given: str, expected: bytes) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
 
+#: the longest a kept-alive connection may sit idle between two requests, in seconds
+KEEP_ALIVE_IDLE_SECONDS = 5.0
+
+
 class JsonHTTPServer(ThreadingHTTPServer):
-    """A ``ThreadingHTTPServer`` with daemon request threads, bound for one owner."""
+    """A ``ThreadingHTTPServer`` with daemon request threads, bound for one owner.
+
+    It also knows its kept-alive connections that wait for their next request, so that
+    :meth:`shutdown` can close them: after a shutdown no further request is served.
+    """
 
     daemon_threads = True  # shutdown waits for in-flight requests itself (if it wants to)
     block_on_close = False
@@ -82,7 +95,36 @@ class JsonHTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.address_family = family
         self.owner = owner
+        self._idle_lock = threading.Lock()
+        self._idle: set[socket.socket] = set()
+        self._stopping = False
         super().__init__(address, handler)
+
+    def wait_for_next(self, connection: socket.socket) -> bool:
+        """Register ``connection`` as idle; ``False`` once the server is shutting down."""
+        with self._idle_lock:
+            if self._stopping:
+                return False
+            self._idle.add(connection)
+            return True
+
+    def busy_again(self, connection: socket.socket) -> bool:
+        """``connection`` stopped waiting; ``False`` if the server is shutting down."""
+        with self._idle_lock:
+            self._idle.discard(connection)
+            return not self._stopping
+
+    def shutdown(self) -> None:
+        """Stop the serve loop, then close every connection waiting for its next request
+        (a request in flight is answered; its connection closes after the answer)."""
+        with self._idle_lock:
+            self._stopping = True
+            idle = list(self._idle)
+        for connection in idle:
+            # wakes the handler thread blocked on its read with an end of file
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        super().shutdown()
 
 
 def bind_server(
@@ -101,11 +143,21 @@ def bind_server(
 class JsonRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.0 request handler scaffolding; subclasses set :attr:`server_version` and
     implement :meth:`_serve`, :meth:`_send_busy`, :meth:`_send_internal_error` and
-    :meth:`_send_error_body`."""
+    :meth:`_send_error_body`.
+
+    With :attr:`keep_alive` set, a request that carries ``Connection: keep-alive`` is
+    answered with ``Connection: keep-alive`` and the connection waits (at most
+    :data:`KEEP_ALIVE_IDLE_SECONDS`) for the next request. A subclass that enables it must
+    set :attr:`close_connection` whenever part of a request body is left unread, or the
+    next request on the connection would start inside that body.
+    """
 
     server: JsonHTTPServer
     protocol_version = "HTTP/1.0"
     sys_version = ""
+    #: honour ``Connection: keep-alive`` (HTTP/1.0 persistent connections)
+    keep_alive = False
+    _headers_buffer: list[bytes]  # http.server's pending head lines (set by send_response)
 
     def version_string(self) -> str:
         return self.server_version
@@ -116,6 +168,53 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         # a bounded read/write timeout on every connection (StreamRequestHandler's class
         # attribute would be process-wide; set it on this socket)
         self.connection.settimeout(self.server.owner.config.socket_timeout_seconds)
+        self._kept_alive = False
+
+    def handle(self) -> None:
+        """Serve requests on this connection: one, or more while the client keeps it alive."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection and self._next_request_arrives():
+            self.handle_one_request()
+
+    def _next_request_arrives(self) -> bool:
+        """Wait for the first byte of the next request on a kept-alive connection.
+
+        An idle connection that times out, is closed by the client, or is closed by the
+        server's shutdown ends quietly: none of these is an error worth a log line (a
+        stalled request *inside* a request still is, as before).
+        """
+        config = self.server.owner.config
+        connection = self.connection
+        if not self.server.wait_for_next(connection):
+            return False
+        try:
+            connection.settimeout(min(KEEP_ALIVE_IDLE_SECONDS, config.socket_timeout_seconds))
+            reader = self.rfile
+            # a StreamRequestHandler's rfile is a BufferedReader: peek waits for a byte
+            # without consuming it (or returns what a pipelined request left buffered)
+            waiting = reader.peek(1) if isinstance(reader, io.BufferedReader) else b"?"
+        except OSError:  # TimeoutError included
+            waiting = b""
+        finally:
+            serving = self.server.busy_again(connection)
+        if not waiting or not serving:
+            return False
+        connection.settimeout(config.socket_timeout_seconds)
+        self._kept_alive = False
+        return True
+
+    def parse_request(self) -> bool:
+        """:meth:`BaseHTTPRequestHandler.parse_request`, plus HTTP/1.0 keep-alive."""
+        if not super().parse_request():
+            return False
+        self._kept_alive = False
+        if self.keep_alive:
+            tokens = {t.strip().lower() for t in (self.headers.get("Connection") or "").split(",")}
+            if "keep-alive" in tokens and "close" not in tokens:
+                self._kept_alive = True
+                self.close_connection = False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.owner.config.access_log:
@@ -136,15 +235,28 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         *,
         head: bool = False,
     ) -> None:
-        """Status line, ``Content-Type``, ``Content-Length``, ``headers``, then the body."""
+        """Status line, ``Content-Type``, ``Content-Length``, ``headers``, then the body.
+
+        ``Connection: keep-alive`` comes last when the connection stays open. Head and body
+        go out in one write: a second small write on a kept-alive connection would wait for
+        the client's delayed ACK of the first (Nagle).
+        """
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers:
             self.send_header(name, value)
-        self.end_headers()
+        if self._kept_alive and not self.close_connection:
+            self.send_header("Connection", "keep-alive")
+        if self.request_version == "HTTP/0.9":  # http.server sends no head at all then
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+            return
+        self._headers_buffer.append(b"\r\n")
         if not head:
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """JSON bodies for the errors :mod:`http.server` raises itself."""
@@ -175,6 +287,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # never a traceback page: a JSON 500 and a log line
+            self.close_connection = True  # whatever of the request is left unread: drop it
             sys.stderr.write(
                 f"error: internal error handling {method} {urlsplit(self.path).path}: "
                 f"{type(exc).__name__}: {exc}\n"

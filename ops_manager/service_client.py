@@ -27,6 +27,7 @@ never appears in a message this module builds.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -231,6 +232,66 @@ def _thread_session() -> requests.Session:
     return session
 
 
+def _environment_names_a_proxy() -> bool:
+    """Whether any ``<scheme>_proxy`` variable (any case) is set, as urllib scans for them."""
+    return any(name[-6:].lower() == "_proxy" for name in os.environ)
+
+
+def _send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    data: bytes | None,
+    timeout: tuple[float, float],
+) -> requests.Response:
+    """``session.request(method, url, ..., allow_redirects=False)``, minus a cost.
+
+    ``Session.request`` merges the environment's proxy settings on every call, which scans
+    and lower-cases the whole environment twice per request (getproxies_environment, ~5 %
+    of a fleet pass). When no ``*_proxy`` variable exists that merge provably finds no
+    proxy, so this builds the very same prepared request and send arguments
+    ``Session.request`` would (same headers, same bytes on the wire, the CA bundle variables
+    still read) and skips the scan. With any proxy variable set, ``Session.request`` runs
+    as it always did: proxies and ``NO_PROXY`` are honoured exactly as before.
+    """
+    import requests
+
+    if not session.trust_env or _environment_names_a_proxy():
+        return session.request(
+            method,
+            url,
+            headers=headers,
+            data=data,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    # what Session.request builds (requests 2.x), with the environment merge's outcome for
+    # an environment that names no proxy: no proxies; verify from the CA bundle variables
+    prepared = session.prepare_request(
+        requests.Request(
+            method=method.upper(),
+            url=url,
+            headers=headers,
+            data=data or {},
+            params={},
+        )
+    )
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    # requests' merge_setting of each: the session's proxies without None values, the
+    # session's stream and cert (the call gives none), the call's verify (never None)
+    return session.send(
+        prepared,
+        timeout=timeout,
+        allow_redirects=False,
+        proxies={k: v for k, v in session.proxies.items() if v is not None},
+        stream=session.stream,
+        verify=verify,
+        cert=session.cert,
+    )
+
+
 def call_service(
     request: ServiceRequest,
     *,
@@ -260,13 +321,13 @@ def call_service(
         attempt += 1
         retry_after: float | None = None
         try:
-            response = http.request(
+            response = _send(
+                http,
                 method,
                 url,
                 headers=headers,
                 data=request.body if method == "POST" else None,
                 timeout=timeout,
-                allow_redirects=False,
             )
             body = response.content
             status = response.status_code

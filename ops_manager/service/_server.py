@@ -6,8 +6,10 @@
   on every connection (slow or stalled clients cannot hold a thread for long), a cap on
   concurrent requests (503 ``busy`` + ``Retry-After`` beyond), JSON bodies for every error,
   including the ones :mod:`http.server` produces itself (bad request line, huge headers);
-- HTTP/1.0 responses (one request per connection), ``Content-Type: application/json`` and
-  ``Content-Length`` always;
+- HTTP/1.0 responses, ``Content-Type: application/json`` and ``Content-Length`` always; one
+  request per connection, unless the client asks for ``Connection: keep-alive`` (as
+  ``requests`` does): then the connection serves further requests, and is closed whenever
+  a request's body was not read to its end (unknown length, chunked, over the drain limit);
 - :meth:`SpriteService.shutdown` stops accepting, lets in-flight requests finish (up to a
   grace period), then closes the socket.
 
@@ -100,11 +102,24 @@ class _Server(JsonHTTPServer):
 class _Handler(JsonRequestHandler):
     server: _Server
     server_version = SERVER_VERSION
+    keep_alive = True
 
     # -- connection setup / logging ------------------------------------------------------
     def setup(self) -> None:
         self._unread = 0
         super().setup()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        # the body bytes this request declares, drained before any answer (a 401, 503 or
+        # 413 included), so a kept-alive connection resumes at the next request; a body
+        # of unknown length cannot be skipped: the connection closes after the answer
+        length = self._declared_length()
+        self._unread = length or 0
+        if length is None or self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+        return True
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         code_text = code.value if hasattr(code, "value") else code
@@ -121,16 +136,19 @@ class _Handler(JsonRequestHandler):
 
     def _drain(self) -> None:
         """Read (and drop) up to 1 MiB of a request body we answered without reading."""
+        if self._unread > _DRAIN_LIMIT:
+            self.close_connection = True  # the rest of the body stays unread
         remaining = min(self._unread, _DRAIN_LIMIT)
         self._unread = 0
         try:
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, 65536))
                 if not chunk:
+                    self.close_connection = True
                     break
                 remaining -= len(chunk)
         except OSError:
-            pass
+            self.close_connection = True
 
     # -- dispatch ----------------------------------------------------------------------------
     def _authorized(self) -> bool:
@@ -167,7 +185,6 @@ class _Handler(JsonRequestHandler):
 
     def _serve(self, method: str) -> None:
         length = self._declared_length()
-        self._unread = length or 0
         response = self._respond(method, length)
         self._send(response, head=method == "HEAD")
 
