@@ -37,7 +37,9 @@ class ConfirmTiming:
 #: timing used by :func:`confirm_intent` when it is not given explicitly; :func:`run_control`
 #: sets it for the duration of a transport call so an injected clock reaches the confirmation
 #: the transport runs (the Transport protocol carries no clock).
-_TIMING: ContextVar[ConfirmTiming | None] = ContextVar("ops_manager_confirm_timing", default=None)
+CONFIRM_TIMING: ContextVar[ConfirmTiming | None] = ContextVar(
+    "ops_manager_confirm_timing", default=None
+)
 
 
 def observe_runtime(paths: LoopPaths) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def confirm_intent(
     """
     if intent not in CONTROL_INTENTS:
         raise OpsError(INTENT_ERROR)
-    ambient = _TIMING.get() or ConfirmTiming()
+    ambient = CONFIRM_TIMING.get() or ConfirmTiming()
     clock = clock or ambient.clock
     sleep = sleep or ambient.sleep
     wall = wall or ambient.wall

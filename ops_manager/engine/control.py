@@ -37,7 +37,7 @@ import attrs
 
 from ops_manager._jsonfmt import nonempty_str, strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
-from ops_manager.engine._control_confirm import _TIMING
+from ops_manager.engine._control_confirm import CONFIRM_TIMING
 from ops_manager.engine._control_confirm import INTENT_ERROR as INTENT_ERROR
 from ops_manager.engine._control_confirm import ConfirmTiming as ConfirmTiming
 from ops_manager.engine._control_confirm import Snapshot as Snapshot
@@ -53,7 +53,7 @@ from ops_manager.engine._control_idempotency import (
 from ops_manager.engine._control_idempotency import (
     STALE_EXECUTING_SECONDS as STALE_EXECUTING_SECONDS,
 )
-from ops_manager.engine._control_idempotency import _IdempotencyStore
+from ops_manager.engine._control_idempotency import IdempotencyStore
 from ops_manager.engine._control_idempotency import execution_from_json as execution_from_json
 from ops_manager.engine._control_idempotency import execution_to_json as execution_to_json
 from ops_manager.errors import OpsError
@@ -185,7 +185,7 @@ def run_control(
         # process), so only caller-supplied keys go through the store
         execution = _execute(transport, request, timing)
     else:
-        store = _IdempotencyStore(paths)
+        store = IdempotencyStore(paths)
         answer = store.reserve(key, settings.intent, trace_id, clock)
         if answer is not None:
             execution = answer
@@ -228,11 +228,11 @@ def _remote_dedup(transport: Transport) -> bool:
 def _execute(
     transport: Transport, request: ControlRequest, timing: ConfirmTiming
 ) -> ControlExecution:
-    token = _TIMING.set(timing)
+    token = CONFIRM_TIMING.set(timing)
     try:
         return transport.control(request)
     finally:
-        _TIMING.reset(token)
+        CONFIRM_TIMING.reset(token)
 
 
 def build_control_records(
