@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ops_manager._version import VERSION as __version__  # noqa: F401 (public)
 
 _EXPORTS = {
     "reconcile": "ops_manager.engine.reconcile",

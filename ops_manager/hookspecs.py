@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from ops_manager.engine.control import ControlSettings
     from ops_manager.sinks import SinkFactory
-    from ops_manager.transports import ControlOutcome, IntentConfirmer, TransportFactory
+    from ops_manager.transports import (
+        ControlOutcome,
+        ControlSettings,
+        IntentConfirmer,
+        TransportFactory,
+    )
 
 PROJECT = "ops_manager"
 
@@ -63,7 +67,7 @@ def opsmgr_control_executor(
 ) -> Callable[[ControlSettings], ControlOutcome] | None:
     """Take over the loop-level control calls ``fleet-handoff`` makes, or return ``None``.
 
-    The returned callable gets one :class:`~ops_manager.engine.control.ControlSettings` per
+    The returned callable gets one :class:`~ops_manager.transports.ControlSettings` per
     intent (trace id, idempotency key, transport and service settings already resolved;
     ``transport_config.service_token`` only when the registry's ``tokenEnv`` names a set
     variable) and returns an object with ``exit_code`` (0 -> executed, 2 -> ambiguous, else

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ops_manager._timefmt import utc_now_epoch
-from ops_manager.console._api_backlog import _BacklogViews
+from ops_manager.console._api_backlog import BacklogViews
 from ops_manager.console._api_common import HEALTH_STATES as HEALTH_STATES
 from ops_manager.console._api_common import JSON as JSON
 from ops_manager.console._api_common import LAG_SAMPLES as LAG_SAMPLES
@@ -43,9 +43,9 @@ from ops_manager.console._api_common import ApiResponse as ApiResponse
 from ops_manager.console._api_common import error as error
 from ops_manager.console._api_common import fleet_dir as fleet_dir
 from ops_manager.console._api_common import recent_records as recent_records
-from ops_manager.console._api_fleet import _FleetViews
+from ops_manager.console._api_fleet import FleetViews
 from ops_manager.console._api_rows import delivery_outcome as delivery_outcome
-from ops_manager.console._api_slo import _SloViews
+from ops_manager.console._api_slo import SloViews
 from ops_manager.console._api_sources import ConfirmRequest as ConfirmRequest
 from ops_manager.console._api_sources import fleet_status_object as fleet_status_object
 from ops_manager.console._api_sources import registry_loop_ids as registry_loop_ids
@@ -54,7 +54,7 @@ from ops_manager.console._api_sources import run_handoff_confirm as run_handoff_
 # --- the API -----------------------------------------------------------------------------------
 
 
-class ConsoleApi(_SloViews, _FleetViews, _BacklogViews):
+class ConsoleApi(SloViews, FleetViews, BacklogViews):
     """The endpoints, for one repo. Thread-safe; holds only the ingest-lag samples."""
 
     def __init__(

@@ -10,23 +10,23 @@ from ops_manager.console._api_common import (
     MAX_INTENT_ID_CHARS,
     MAX_NOTE_CHARS,
     ApiResponse,
-    _ApiState,
-    _read_object,
-    _strs,
+    ApiState,
+    as_strs,
     error,
     fleet_dir,
+    read_object,
 )
-from ops_manager.console._api_rows import _execution_summary, _intent_row, _is_pending
+from ops_manager.console._api_rows import execution_summary, intent_row, is_pending
 from ops_manager.console._api_sources import ConfirmRequest, run_handoff_confirm
 from ops_manager.errors import OpsError
 
 
-class _BacklogViews(_ApiState):
+class BacklogViews(ApiState):
     """``GET /api/backlog`` and ``POST /api/backlog/<intentId>/confirm``."""
 
     # -- backlog --------------------------------------------------------------------------------
     def _handoff_state(self) -> JSON | None:
-        return _read_object(fleet_dir(self.repo) / "handoff-state.json")
+        return read_object(fleet_dir(self.repo) / "handoff-state.json")
 
     def backlog(self) -> ApiResponse:
         """``GET /api/backlog``: pending handoff intents and the last execution."""
@@ -47,8 +47,8 @@ class _BacklogViews(_ApiState):
             }
             return ApiResponse(200, body)
         intents = [i for i in state.get("intents") or [] if isinstance(i, dict)]
-        pending = [_intent_row(i) for i in intents if _is_pending(i)]
-        recent = [_intent_row(i) for i in intents if not _is_pending(i)]
+        pending = [intent_row(i) for i in intents if is_pending(i)]
+        recent = [intent_row(i) for i in intents if not is_pending(i)]
         body = {
             "available": True,
             "handoffStateFile": str(path),
@@ -57,11 +57,11 @@ class _BacklogViews(_ApiState):
             "traceId": state.get("traceId"),
             "updatedAt": state.get("updatedAt"),
             "summary": state.get("summary"),
-            "reasonCodes": _strs(state.get("reasonCodes")),
+            "reasonCodes": as_strs(state.get("reasonCodes")),
             "pending": pending,
             "manualBacklogCount": sum(1 for i in pending if i["manualOnly"]),
             "recent": recent,
-            "lastExecution": _execution_summary(state.get("execution")),
+            "lastExecution": execution_summary(state.get("execution")),
         }
         return ApiResponse(200, body)
 
@@ -111,7 +111,7 @@ class _BacklogViews(_ApiState):
             )
             if intent is None:
                 return error(404, "intent_not_found", f"unknown intent: {intent_id}")
-            if not _is_pending(intent):
+            if not is_pending(intent):
                 return error(
                     409,
                     "intent_not_pending",
@@ -139,9 +139,9 @@ class _BacklogViews(_ApiState):
         answer: JSON = {
             "intentId": intent_id,
             "outcome": outcome,
-            "intent": _intent_row(updated) if updated else None,
-            "execution": _execution_summary(execution),
-            "reasonCodes": _strs(new_state.get("reasonCodes")),
+            "intent": intent_row(updated) if updated else None,
+            "execution": execution_summary(execution),
+            "reasonCodes": as_strs(new_state.get("reasonCodes")),
             "summary": new_state.get("summary"),
         }
         return ApiResponse(200, answer)

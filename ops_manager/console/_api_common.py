@@ -1,6 +1,6 @@
 """Shared pieces of the console API: limits, :class:`ApiResponse`, small artifact readers.
 
-:class:`_ApiState` declares the attributes :class:`~ops_manager.console._api.ConsoleApi`
+:class:`ApiState` declares the attributes :class:`~ops_manager.console._api.ConsoleApi`
 sets in ``__init__``, so the endpoint mixins type-check on their own.
 """
 
@@ -55,7 +55,7 @@ def fleet_dir(repo: Path) -> Path:
 # --- small readers ------------------------------------------------------------------------
 
 
-def _read_object(path: Path) -> JSON | None:
+def read_object(path: Path) -> JSON | None:
     """A JSON object file, or ``None`` when missing or not a JSON object."""
     try:
         value = json.loads(path.read_bytes())
@@ -85,31 +85,31 @@ def recent_records(path: Path, n: int) -> list[JSON]:
     return out
 
 
-def _num(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
 
 
-def _str(value: Any) -> str | None:
+def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _obj(value: Any) -> JSON:
+def as_object(value: Any) -> JSON:
     """``value`` when it is a JSON object, else ``{}``."""
     return value if isinstance(value, dict) else {}
 
 
-def _strs(value: Any) -> list[str]:
+def as_strs(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def _age(now: int, stamp: Any) -> int | None:
+def age_seconds(now: int, stamp: Any) -> int | None:
     epoch = parse_ts(stamp)
     return None if epoch is None else max(0, now - epoch)
 
 
-class _ApiState:
+class ApiState:
     """The instance attributes :class:`~ops_manager.console._api.ConsoleApi` sets."""
 
     repo: Path

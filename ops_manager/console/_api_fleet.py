@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 from ops_manager._timefmt import format_ts
-from ops_manager.console._api_backlog import _BacklogViews
+from ops_manager.console._api_backlog import BacklogViews
 from ops_manager.console._api_common import (
     HEALTH_STATES,
     JSON,
@@ -13,32 +13,32 @@ from ops_manager.console._api_common import (
     RECENT_EVENTS,
     RECENT_ROWS,
     ApiResponse,
-    _age,
-    _num,
-    _obj,
-    _read_object,
-    _str,
-    _strs,
+    age_seconds,
+    as_number,
+    as_object,
+    as_str,
+    as_strs,
     error,
     fleet_dir,
+    read_object,
     recent_records,
 )
 from ops_manager.console._api_rows import (
-    _autonomous_summary,
-    _delivery_row,
-    _escalation_row,
-    _event_row,
-    _is_pending,
-    _manual_only,
-    _outbox_rows,
-    _reconcile_row,
+    autonomous_summary,
+    delivery_row,
+    escalation_row,
+    event_row,
+    is_pending,
+    manual_only,
+    outbox_rows,
+    reconcile_row,
 )
 from ops_manager.console._api_sources import fleet_status_object, registry_loop_ids
 from ops_manager.errors import OpsError
 from ops_manager.store import LoopPaths, validate_loop_id
 
 
-class _FleetViews(_BacklogViews):
+class FleetViews(BacklogViews):
     """``GET /api/fleet`` and ``GET /api/loops/<id>``."""
 
     # -- loops -----------------------------------------------------------------------------
@@ -79,19 +79,19 @@ class _FleetViews(_BacklogViews):
     def _loop_row(self, loop_id: str, fleet_result: JSON | None, now: int) -> JSON:
         status, problem = self._loop_status(loop_id)
         health: JSON = (status or {}).get("health") or {}
-        metrics = _obj(health.get("metrics"))
-        evidence = _obj(health.get("evidence"))
+        metrics = as_object(health.get("metrics"))
+        evidence = as_object(health.get("evidence"))
         lifecycle: JSON = (status or {}).get("lifecycle") or {}
         reconcile: JSON = (status or {}).get("reconcile") or {}
         heartbeat = ((status or {}).get("visibility") or {}).get("heartbeat") or {}
-        health_status = _str(health.get("status"))
+        health_status = as_str(health.get("status"))
         if health_status is None and fleet_result is not None:
-            health_status = _str(fleet_result.get("healthStatus"))
-        reasons = _strs(health.get("reasonCodes"))
+            health_status = as_str(fleet_result.get("healthStatus"))
+        reasons = as_strs(health.get("reasonCodes"))
         if not reasons and fleet_result is not None and not health:
-            reasons = _strs(fleet_result.get("healthReasonCodes"))
+            reasons = as_strs(fleet_result.get("healthReasonCodes"))
         last_heartbeat_at = heartbeat.get("lastHeartbeatAt") or evidence.get("lastHeartbeatAt")
-        ingest_lag = _num(metrics.get("ingestLagSeconds"))
+        ingest_lag = as_number(metrics.get("ingestLagSeconds"))
         if ingest_lag is not None and health.get("updatedAt"):
             self._sample_lag(loop_id, str(health["updatedAt"]), ingest_lag)
         row: JSON = {
@@ -104,11 +104,11 @@ class _FleetViews(_BacklogViews):
             "healthReasonCodes": reasons,
             "healthUpdatedAt": health.get("updatedAt"),
             "ingestLagSeconds": ingest_lag,
-            "heartbeatLagSeconds": _num(metrics.get("heartbeatLagSeconds")),
+            "heartbeatLagSeconds": as_number(metrics.get("heartbeatLagSeconds")),
             "lastHeartbeatAt": last_heartbeat_at,
-            "heartbeatAgeSeconds": _age(now, last_heartbeat_at),
+            "heartbeatAgeSeconds": age_seconds(now, last_heartbeat_at),
             "lastReconcileAt": reconcile.get("lastTimestamp"),
-            "lastReconcileAgeSeconds": _age(now, reconcile.get("lastTimestamp")),
+            "lastReconcileAgeSeconds": age_seconds(now, reconcile.get("lastTimestamp")),
             "lastReconcileStatus": reconcile.get("lastStatus"),
             "lastReconcileDurationSeconds": reconcile.get("lastDurationSeconds"),
             "lastReconcileFailureCode": reconcile.get("lastFailureCode"),
@@ -141,7 +141,7 @@ class _FleetViews(_BacklogViews):
         results: dict[str, JSON] = {}
         if status is not None:
             for entry in status.get("loops") or []:
-                if isinstance(entry, dict) and _str(entry.get("loopId")):
+                if isinstance(entry, dict) and as_str(entry.get("loopId")):
                     results[entry["loopId"]] = entry
         order: list[str] = []
         for loop_id in [*reg_ids, *results, *self._discovered_loop_ids()]:
@@ -167,7 +167,7 @@ class _FleetViews(_BacklogViews):
             source = "loops"
         fleet_id = ((status or {}).get("source") or {}).get("fleetId") or reg_fleet_id
         backlog = self._handoff_state()
-        pending = [i for i in (backlog or {}).get("intents") or [] if _is_pending(i)]
+        pending = [i for i in (backlog or {}).get("intents") or [] if is_pending(i)]
         body: JSON = {
             "generatedAt": format_ts(now),
             "repoPath": str(self.repo),
@@ -176,14 +176,14 @@ class _FleetViews(_BacklogViews):
             "fleet": (status or {}).get("fleet"),
             "posture": rollup,
             "exceptions": exceptions,
-            "policyMode": _str(
-                (_read_object(fleet_dir(self.repo) / "policy-state.json") or {}).get("mode")
+            "policyMode": as_str(
+                (read_object(fleet_dir(self.repo) / "policy-state.json") or {}).get("mode")
             ),
-            "autonomous": _autonomous_summary(status),
+            "autonomous": autonomous_summary(status),
             "loops": rows,
             "backlog": {
                 "pendingCount": len(pending),
-                "manualBacklogCount": sum(1 for i in pending if _manual_only(i)),
+                "manualBacklogCount": sum(1 for i in pending if manual_only(i)),
             },
             "warnings": warnings,
         }
@@ -209,7 +209,7 @@ class _FleetViews(_BacklogViews):
         escalations = recent_records(paths.escalations_file, RECENT_ROWS)
         escalations.reverse()
         deliveries = [
-            _delivery_row(r) for r in recent_records(paths.alert_telemetry_file, RECENT_ROWS)
+            delivery_row(r) for r in recent_records(paths.alert_telemetry_file, RECENT_ROWS)
         ]
         deliveries.reverse()
         reconciles = recent_records(paths.reconcile_telemetry_file, RECENT_ROWS)
@@ -220,10 +220,10 @@ class _FleetViews(_BacklogViews):
             "row": self._loop_row(loop_id, None, now),
             "status": status,
             "statusError": problem,
-            "events": [_event_row(e) for e in events],
-            "escalations": [_escalation_row(e) for e in escalations],
+            "events": [event_row(e) for e in events],
+            "escalations": [escalation_row(e) for e in escalations],
             "deliveries": deliveries,
-            "outbox": _outbox_rows(paths.ops("alert-outbox.jsonl")),
-            "reconciles": [_reconcile_row(r) for r in reconciles],
+            "outbox": outbox_rows(paths.ops("alert-outbox.jsonl")),
+            "reconciles": [reconcile_row(r) for r in reconciles],
         }
         return ApiResponse(200, body)

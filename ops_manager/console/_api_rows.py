@@ -11,10 +11,10 @@ from ops_manager.console._api_common import (
     JSON,
     PENDING,
     RECENT_ROWS,
-    _num,
-    _obj,
-    _str,
-    _strs,
+    as_number,
+    as_object,
+    as_str,
+    as_strs,
 )
 from ops_manager.errors import OpsError
 
@@ -47,17 +47,17 @@ _OUTBOX_OUTCOME = {
 # --- row shapers -----------------------------------------------------------------------------
 
 
-def _is_pending(intent: Any) -> bool:
+def is_pending(intent: Any) -> bool:
     return isinstance(intent, dict) and intent.get("status") == PENDING
 
 
-def _manual_only(intent: JSON) -> bool:
+def manual_only(intent: JSON) -> bool:
     auto = intent.get("autonomous")
     return bool(isinstance(auto, dict) and auto.get("manualOnly") is True)
 
 
-def _intent_row(intent: JSON) -> JSON:
-    auto = _obj(intent.get("autonomous"))
+def intent_row(intent: JSON) -> JSON:
+    auto = as_object(intent.get("autonomous"))
     return {
         "intentId": intent.get("intentId"),
         "loopId": intent.get("loopId"),
@@ -68,14 +68,14 @@ def _intent_row(intent: JSON) -> JSON:
         "rationale": intent.get("rationale"),
         "status": intent.get("status"),
         "transport": intent.get("transport"),
-        "manualOnly": _manual_only(intent),
+        "manualOnly": manual_only(intent),
         "autonomousEligible": bool(auto.get("eligible") is True),
-        "autonomousReasons": _strs(auto.get("reasons")),
+        "autonomousReasons": as_strs(auto.get("reasons")),
         "execution": intent.get("execution"),
     }
 
 
-def _execution_summary(execution: Any) -> JSON | None:
+def execution_summary(execution: Any) -> JSON | None:
     if not isinstance(execution, dict):
         return None
     keys = (
@@ -93,7 +93,7 @@ def _execution_summary(execution: Any) -> JSON | None:
     return {k: execution.get(k) for k in keys}
 
 
-def _autonomous_summary(status: JSON | None) -> JSON | None:
+def autonomous_summary(status: JSON | None) -> JSON | None:
     auto = (status or {}).get("autonomous")
     if not isinstance(auto, dict):
         return None
@@ -105,7 +105,7 @@ def _autonomous_summary(status: JSON | None) -> JSON | None:
     }
 
 
-def _event_row(e: JSON) -> JSON:
+def event_row(e: JSON) -> JSON:
     return {
         "timestamp": e.get("timestamp"),
         "event": e.get("event"),
@@ -117,18 +117,18 @@ def _event_row(e: JSON) -> JSON:
     }
 
 
-def _escalation_row(e: JSON) -> JSON:
+def escalation_row(e: JSON) -> JSON:
     return {
         "timestamp": e.get("timestamp"),
         "category": e.get("category"),
         "healthStatus": e.get("healthStatus"),
-        "reasonCodes": _strs(e.get("reasonCodes")),
+        "reasonCodes": as_strs(e.get("reasonCodes")),
         "traceId": e.get("traceId"),
         "transport": e.get("transport"),
     }
 
 
-def _delivery_row(r: JSON) -> JSON:
+def delivery_row(r: JSON) -> JSON:
     sinks = []
     for s in r.get("sinks") or []:
         if not isinstance(s, dict):
@@ -158,7 +158,7 @@ def _delivery_row(r: JSON) -> JSON:
     }
 
 
-def _outbox_rows(path: Path) -> list[JSON]:
+def outbox_rows(path: Path) -> list[JSON]:
     """The current state of every notification the outbox knows, newest first."""
     if not path.exists():
         return []
@@ -190,7 +190,7 @@ def _outbox_rows(path: Path) -> list[JSON]:
     return rows
 
 
-def _reconcile_row(r: JSON) -> JSON:
+def reconcile_row(r: JSON) -> JSON:
     return {
         "timestamp": r.get("timestamp"),
         "status": r.get("status"),
@@ -203,7 +203,7 @@ def _reconcile_row(r: JSON) -> JSON:
     }
 
 
-def _delivery_success(deliveries: list[tuple[str, str, JSON]]) -> JSON:
+def delivery_success(deliveries: list[tuple[str, str, JSON]]) -> JSON:
     """Per-sink delivery outcomes over time: a success-rate point per dispatch timestamp
     (fraction of that timestamp's sink attempts delivered) and totals by outcome/sink."""
     deliveries.sort(key=lambda d: parse_ts(d[0]) or 0)
@@ -230,7 +230,7 @@ def _delivery_success(deliveries: list[tuple[str, str, JSON]]) -> JSON:
     }
 
 
-def _autonomous_outcomes(rows: list[JSON]) -> JSON:
+def autonomous_outcomes(rows: list[JSON]) -> JSON:
     """Outcome rates of handoff executions over time (``fleet_handoff_execute`` rows)."""
     series: dict[str, list[list[Any]]] = {"executed": [], "ambiguous": [], "failed": []}
     totals = {"attempted": 0, "executed": 0, "ambiguous": 0, "failed": 0}
@@ -239,9 +239,9 @@ def _autonomous_outcomes(rows: list[JSON]) -> JSON:
         execution = row.get("execution")
         if row.get("category") != "fleet_handoff_execute" or not isinstance(execution, dict):
             continue
-        attempted = int(_num(execution.get("requestedIntentCount")) or 0)
+        attempted = int(as_number(execution.get("requestedIntentCount")) or 0)
         counts = {
-            k: int(_num(execution.get(f"{k}Count")) or 0)
+            k: int(as_number(execution.get(f"{k}Count")) or 0)
             for k in ("executed", "ambiguous", "failed")
         }
         bucket = totals if execution.get("mode") == "autonomous" else manual
@@ -251,7 +251,7 @@ def _autonomous_outcomes(rows: list[JSON]) -> JSON:
         if (
             execution.get("mode") != "autonomous"
             or attempted == 0
-            or not _str(row.get("timestamp"))
+            or not as_str(row.get("timestamp"))
         ):
             continue
         for k, v in counts.items():

@@ -8,21 +8,21 @@ from ops_manager.console._api_common import (
     JSON,
     SLO_WINDOW,
     ApiResponse,
-    _num,
-    _obj,
-    _read_object,
-    _str,
+    as_number,
+    as_object,
+    as_str,
     fleet_dir,
+    read_object,
     recent_records,
 )
-from ops_manager.console._api_fleet import _FleetViews
-from ops_manager.console._api_rows import _autonomous_outcomes, _delivery_success
+from ops_manager.console._api_fleet import FleetViews
+from ops_manager.console._api_rows import autonomous_outcomes, delivery_success
 from ops_manager.console._api_sources import registry_loop_ids
 from ops_manager.errors import OpsError
 from ops_manager.store import LoopPaths, validate_loop_id
 
 
-class _SloViews(_FleetViews):
+class SloViews(FleetViews):
     """``GET /api/slo``."""
 
     # -- SLO ------------------------------------------------------------------------------------
@@ -39,20 +39,21 @@ class _SloViews(_FleetViews):
             points = [
                 [r["timestamp"], float(r["durationSeconds"])]
                 for r in recent_records(paths.reconcile_telemetry_file, SLO_WINDOW)
-                if _str(r.get("timestamp")) and _num(r.get("durationSeconds")) is not None
+                if as_str(r.get("timestamp")) and as_number(r.get("durationSeconds")) is not None
             ]
             if points:
                 latency.append({"name": loop_id, "points": points})
             hb = [
                 [r["timestamp"], float(r["heartbeatLagSeconds"])]
                 for r in recent_records(paths.heartbeat_telemetry_file, SLO_WINDOW)
-                if _str(r.get("timestamp")) and _num(r.get("heartbeatLagSeconds")) is not None
+                if as_str(r.get("timestamp"))
+                and as_number(r.get("heartbeatLagSeconds")) is not None
             ]
             if hb:
                 heartbeat.append({"name": loop_id, "points": hb})
             for row in recent_records(paths.alert_telemetry_file, SLO_WINDOW):
                 sinks = [s for s in row.get("sinks") or [] if isinstance(s, dict)]
-                if _str(row.get("timestamp")) and sinks:
+                if as_str(row.get("timestamp")) and sinks:
                     for sink in sinks:
                         deliveries.append((row["timestamp"], loop_id, sink))
             self._loop_row_health_sample(loop_id)
@@ -62,7 +63,7 @@ class _SloViews(_FleetViews):
         fleet_points = [
             [r["timestamp"], float(r["durationSeconds"])]
             for r in fleet_rows
-            if _str(r.get("timestamp")) and _num(r.get("durationSeconds")) is not None
+            if as_str(r.get("timestamp")) and as_number(r.get("durationSeconds")) is not None
         ]
         if fleet_points:
             latency.append({"name": "fleet reconcile", "points": fleet_points})
@@ -82,8 +83,8 @@ class _SloViews(_FleetViews):
             "reconcileLatency": {"unit": "seconds", "series": latency},
             "ingestLag": {"unit": "seconds", "series": lag},
             "heartbeatLag": {"unit": "seconds", "series": heartbeat},
-            "deliverySuccess": _delivery_success(deliveries),
-            "autonomousOutcomes": _autonomous_outcomes(
+            "deliverySuccess": delivery_success(deliveries),
+            "autonomousOutcomes": autonomous_outcomes(
                 recent_records(fleet_dir(self.repo) / "telemetry" / "handoff.jsonl", SLO_WINDOW)
             ),
         }
@@ -97,14 +98,14 @@ class _SloViews(_FleetViews):
         directory = fleet_dir(self.repo) / "telemetry"
         for path in sorted(directory.glob("supervise*.jsonl")):
             for row in recent_records(path, SLO_WINDOW):
-                stamp = _str(row.get("timestamp"))
+                stamp = as_str(row.get("timestamp"))
                 if stamp is None:
                     continue
-                duration = _num(row.get("tickDurationSeconds"))
+                duration = as_number(row.get("tickDurationSeconds"))
                 if duration is not None:
                     ticks.append([stamp, duration])
-                for loop_id, value in _obj(row.get("ingestLagSeconds")).items():
-                    lag = _num(value)
+                for loop_id, value in as_object(row.get("ingestLagSeconds")).items():
+                    lag = as_number(value)
                     if lag is not None:
                         per_loop.setdefault(str(loop_id), []).append([stamp, lag])
         series = [
@@ -115,10 +116,10 @@ class _SloViews(_FleetViews):
 
     def _loop_row_health_sample(self, loop_id: str) -> None:
         """Record the loop's current ingest lag (from ``health.json``) as a sample."""
-        health = _read_object(LoopPaths.for_loop(self.repo, loop_id).health_file) or {}
-        metrics = _obj(health.get("metrics"))
-        lag = _num(metrics.get("ingestLagSeconds"))
-        if lag is not None and _str(health.get("updatedAt")):
+        health = read_object(LoopPaths.for_loop(self.repo, loop_id).health_file) or {}
+        metrics = as_object(health.get("metrics"))
+        lag = as_number(metrics.get("ingestLagSeconds"))
+        if lag is not None and as_str(health.get("updatedAt")):
             self._sample_lag(loop_id, health["updatedAt"], lag)
 
     def _all_loop_ids(self) -> list[str]:

@@ -12,10 +12,10 @@ import attrs
 from ops_manager.console._api_common import (
     HEALTH_STATES,
     JSON,
-    _read_object,
-    _str,
-    _strs,
+    as_str,
+    as_strs,
     fleet_dir,
+    read_object,
 )
 from ops_manager.errors import OpsError
 
@@ -40,12 +40,12 @@ def registry_loop_ids(repo: Path) -> tuple[list[str], str | None, str | None]:
         registry: Any = load_registry(repo)
     except OpsError as exc:
         warning = "fleet registry: " + exc.message.replace("\n", " ")
-        registry = _read_object(path) or {}
+        registry = read_object(path) or {}
     ids: list[str] = []
     for entry in registry.get("loops") or [] if isinstance(registry, dict) else []:
-        if isinstance(entry, dict) and _str(entry.get("loopId")):
+        if isinstance(entry, dict) and as_str(entry.get("loopId")):
             ids.append(entry["loopId"])
-    fleet_id = _str(registry.get("fleetId")) if isinstance(registry, dict) else None
+    fleet_id = as_str(registry.get("fleetId")) if isinstance(registry, dict) else None
     return ids, fleet_id, warning
 
 
@@ -68,7 +68,7 @@ def fleet_status_object(repo: Path) -> tuple[JSON | None, str | None]:
         return fleet_status(repo), None
     except OpsError as exc:
         warning = "fleet status: " + exc.message.replace("\n", " ")
-    state = _read_object(state_path)
+    state = read_object(state_path)
     if state is None:
         return None, warning
     return _status_from_state(state), warning
@@ -90,7 +90,7 @@ def _status_from_state(state: JSON) -> JSON:
         "source": {"fleetId": state.get("fleetId") or "default"},
         "fleet": {
             "status": state.get("status") or "unknown",
-            "reasonCodes": _strs(state.get("reasonCodes")),
+            "reasonCodes": as_strs(state.get("reasonCodes")),
             "loopCount": state.get("loopCount", len(results)),
             "successCount": state.get("successCount"),
             "failedCount": state.get("failedCount"),

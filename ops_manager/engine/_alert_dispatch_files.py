@@ -116,7 +116,7 @@ def commit_record_path(paths: LoopPaths) -> Path:
 
 
 @attrs.frozen
-class _NewLines:
+class NewLines:
     line_count: int
     #: (line number, raw bytes without the newline)
     lines: list[tuple[int, bytes]]
@@ -208,7 +208,7 @@ def _read_after(
 
 def read_new_lines(
     path: Path, prev_offset: int, stored_position: object, max_lines: int
-) -> _NewLines | None:
+) -> NewLines | None:
     """The complete lines after ``prev_offset`` (``None`` if the file does not exist).
 
     Raises the contract's ``dispatch state offset is ahead of escalation file: N > M``.
@@ -230,7 +230,7 @@ def read_new_lines(
     elif prev_offset == 0:
         position = None
     lines = [(prev_offset + i + 1, line) for i, line in enumerate(take)]
-    return _NewLines(line_count=line_count, lines=lines, position=position)
+    return NewLines(line_count=line_count, lines=lines, position=position)
 
 
 def read_dispatch_state(path: Path) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def read_conditions(paths: LoopPaths) -> Conditions:
     )
 
 
-def _current_run_id(paths: LoopPaths) -> str | None:
+def current_run_id(paths: LoopPaths) -> str | None:
     run = read_json_or_empty(paths.state_file).get("run")
     run_id = run.get("runId") if isinstance(run, dict) else None
     return run_id if isinstance(run_id, str) and run_id else None

@@ -15,14 +15,14 @@ from ops_manager.engine._alert_dispatch_files import (
     DispatchFiles,
     DispatchSettings,
     Outbox,
-    _current_run_id,
+    current_run_id,
     read_conditions,
 )
 from ops_manager.engine._alert_dispatch_sending import (
-    _retry_row,
-    _Sending,
-    _sink_result,
-    _str,
+    Sending,
+    make_sink_result,
+    retry_row,
+    str_or_none,
 )
 from ops_manager.engine.alert_config import (
     LoadedConfig,
@@ -77,7 +77,7 @@ from ops_manager.store import (
 )
 
 
-class _Run(_Sending):
+class DispatchRun(Sending):
     def __init__(
         self,
         settings: DispatchSettings,
@@ -109,7 +109,7 @@ class _Run(_Sending):
 
     def run_id(self) -> str | None:
         if self._run_id is False:
-            self._run_id = _current_run_id(self.paths)
+            self._run_id = current_run_id(self.paths)
         return self._run_id if isinstance(self._run_id, str) else None
 
     def _count(self, **changes: int) -> None:
@@ -156,7 +156,9 @@ class _Run(_Sending):
             if not result.success and result.outbox_status == OUTBOX_RETRYING:
                 self.blocked.add(ident)
             self.telemetry_row(
-                _retry_row(self.now(), self.trace_id, entry, _sink_result(sink, result), "outbox")
+                retry_row(
+                    self.now(), self.trace_id, entry, make_sink_result(sink, result), "outbox"
+                )
             )
 
     def _stop(self, entry: OutboxEntry, status: str, reason: str, message: str) -> None:
@@ -231,7 +233,7 @@ class _Run(_Sending):
             emitted_at=format_ts(now),
             dedup_key=dedup_key,
             sequence=f"L{line}",
-            run_id=_str(row.escalation.get("runId")) or self.run_id(),
+            run_id=str_or_none(row.escalation.get("runId")) or self.run_id(),
             repo=self.repo,
         )
         results = self.notify(event, decision.sinks)

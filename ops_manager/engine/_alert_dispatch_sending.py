@@ -45,7 +45,7 @@ from ops_manager.store import (
 # --- one run -----------------------------------------------------------------------------
 
 
-class _Sending:
+class Sending:
     """What a run or a replay shares: config, env, deliverer, outbox, ordering."""
 
     def __init__(
@@ -224,7 +224,7 @@ class _Sending:
             self.record_result(ev, sink, result, 0)
             if not result.success and result.outbox_status == OUTBOX_RETRYING:
                 self.blocked.add(ident)
-            results.append(_sink_result(sink, result))
+            results.append(make_sink_result(sink, result))
         return results
 
     def telemetry_row(self, row: dict[str, Any]) -> None:
@@ -235,7 +235,7 @@ class _Sending:
             append_line(self.telemetry, row)
 
 
-def _sink_result(sink: SinkDef, result: DeliveryResult) -> SinkResult:
+def make_sink_result(sink: SinkDef, result: DeliveryResult) -> SinkResult:
     outbox_status = result.outbox_status
     if result.attempts == 0 and outbox_status == OUTBOX_RETRYING:
         outbox_status = OUTBOX_QUEUED
@@ -279,7 +279,7 @@ def _result_from_entry(entry: OutboxEntry) -> SinkResult:
     )
 
 
-def _retry_row(
+def retry_row(
     now: float, trace_id: str, entry: OutboxEntry, result: SinkResult, source: str
 ) -> dict[str, Any]:
     ev = entry.event
@@ -289,7 +289,7 @@ def _retry_row(
         trace_id=trace_id,
         escalation_trace_id=str(ev.get("traceId") or trace_id),
         escalation_category=str(ev.get("category", "")),
-        escalation_timestamp=_str(ev.get("escalationTimestamp")),
+        escalation_timestamp=str_or_none(ev.get("escalationTimestamp")),
         event_severity=str(ev.get("severity", "")),
         escalation=ev.get("escalation"),
         route_obj=None,
@@ -303,5 +303,5 @@ def _retry_row(
     )
 
 
-def _str(value: object) -> str | None:
+def str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None

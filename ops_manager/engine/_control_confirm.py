@@ -15,7 +15,7 @@ from ops_manager.errors import OpsError
 from ops_manager.reducers.confirm import Observation, confirm_outcome, confirm_predicate
 from ops_manager.reducers.run_status import event_name
 from ops_manager.store import LoopPaths
-from ops_manager.transports import CONTROL_INTENTS
+from ops_manager.transports import CONTROL_INTENTS, ConfirmResult, IntentConfirmer
 
 INTENT_ERROR = "intent must be one of: cancel, approve, reject"
 
@@ -37,7 +37,9 @@ class ConfirmTiming:
 #: timing used by :func:`confirm_intent` when it is not given explicitly; :func:`run_control`
 #: sets it for the duration of a transport call so an injected clock reaches the confirmation
 #: the transport runs (the Transport protocol carries no clock).
-_TIMING: ContextVar[ConfirmTiming | None] = ContextVar("ops_manager_confirm_timing", default=None)
+CONFIRM_TIMING: ContextVar[ConfirmTiming | None] = ContextVar(
+    "ops_manager_confirm_timing", default=None
+)
 
 
 def observe_runtime(paths: LoopPaths) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def confirm_intent(
     """
     if intent not in CONTROL_INTENTS:
         raise OpsError(INTENT_ERROR)
-    ambient = _TIMING.get() or ConfirmTiming()
+    ambient = CONFIRM_TIMING.get() or ConfirmTiming()
     clock = clock or ambient.clock
     sleep = sleep or ambient.sleep
     wall = wall or ambient.wall
@@ -110,3 +112,36 @@ def confirm_intent(
         observed_at=format_ts(wall()),
     )
     return outcome, 0 if reason is not None else 1
+
+
+def chosen_confirmer() -> IntentConfirmer:
+    """The confirmer a plugin selects (``opsmgr_intent_confirmer``, e.g.
+    ``$OPS_MANAGER_CONFIRM_SCRIPT``), else the built-in snapshot polling."""
+    import os
+
+    from ops_manager.plugins import get_plugin_manager
+
+    chosen: IntentConfirmer | None = get_plugin_manager().hook.opsmgr_intent_confirmer(
+        env=os.environ
+    )
+    return chosen if chosen is not None else _builtin_confirm
+
+
+def _builtin_confirm(
+    paths: LoopPaths, intent: str, *, timeout_seconds: int, interval_seconds: int
+) -> ConfirmResult:
+    outcome, code = confirm_intent(
+        paths, intent, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds
+    )
+    return ConfirmResult(exit_code=code, outcome=outcome)
+
+
+def confirm_with_chosen(
+    paths: LoopPaths, intent: str, *, timeout_seconds: int, interval_seconds: int
+) -> ConfirmResult:
+    """Confirm with :func:`chosen_confirmer`, looked up only when confirmation starts (as
+    before the engine passed it in): the engine hands this to the local transport as
+    ``ControlRequest.confirmer``."""
+    return chosen_confirmer()(
+        paths, intent, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds
+    )

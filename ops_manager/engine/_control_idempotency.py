@@ -93,7 +93,7 @@ def _not_executed(key: str, message: str) -> ControlExecution:
     )
 
 
-class _IdempotencyStore:
+class IdempotencyStore:
     """``OPS/intent-idempotency.json``: key -> reservation or stored result (under the lock)."""
 
     def __init__(self, paths: LoopPaths) -> None:

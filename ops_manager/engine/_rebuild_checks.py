@@ -8,18 +8,18 @@ from typing import Any
 
 from ops_manager._timefmt import format_ts
 from ops_manager.engine._rebuild_model import (
-    _UNREADABLE,
     DIFFERS,
     MATCH,
     MISSING,
     NOT_REBUILDABLE,
+    UNREADABLE,
     ProjectionCheck,
-    _compare,
-    _last_row,
-    _read,
-    _Unreadable,
+    Unreadable,
+    compare_projection,
     heartbeat_state_from_row,
     json_differences,
+    last_row,
+    read_projection,
     sequence_state_from_row,
     transport_health_fold,
 )
@@ -39,7 +39,7 @@ from ops_manager.store import LoopPaths, iter_records
 # --- per projection ----------------------------------------------------------------------
 
 
-class _Rebuild:
+class Rebuild:
     def __init__(self, paths: LoopPaths, now: int) -> None:
         self.paths = paths
         self.now = now
@@ -49,15 +49,15 @@ class _Rebuild:
     def stream_state_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.stream_state_file, p.events_file
-        stored = _read(file)
-        cursor = _read(p.cursor_file)
+        stored = read_projection(file)
+        cursor = read_projection(p.cursor_file)
         pos = StreamPosition.from_json(stored.get("position")) if isinstance(stored, dict) else None
         if pos is None and isinstance(cursor, dict):
             pos = StreamPosition.from_json(cursor.get("position"))
         base = cursor if isinstance(cursor, dict) else {}
         if pos is None and stored is None:
             # both gone: the last successful pass's row says how far it read, and when
-            row = _last_row(p.reconcile_telemetry_file, lambda r: r.get("status") == "success")
+            row = last_row(p.reconcile_telemetry_file, lambda r: r.get("status") == "success")
             lines = row.get("cursorOffsetAfter") if isinstance(row, dict) else None
             if (
                 not isinstance(row, dict)
@@ -136,12 +136,12 @@ class _Rebuild:
                 "lastEvent": fingerprint,
             }
         self.stream_state = expected
-        return _compare(file, stream, stored, expected)
+        return compare_projection(file, stream, stored, expected)
 
     def cursor_check(self) -> ProjectionCheck:
         p = self.paths
         file = p.cursor_file
-        stored = _read(file)
+        stored = read_projection(file)
         if self.position is None or self.stream_state is None:
             if stored is None:
                 return ProjectionCheck(file, p.events_file, MATCH, True, reason="no cursor yet")
@@ -170,14 +170,14 @@ class _Rebuild:
                 "updatedAt": ss.get("updatedAt", format_ts(self.now)),
                 "position": pos.to_json(),
             }
-        return _compare(file, p.events_file, stored, expected, pretty=True)
+        return compare_projection(file, p.events_file, stored, expected, pretty=True)
 
     def drift_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.drift_state_file, p.drift_history_file
-        stored = _read(file)
-        row = _last_row(stream)
-        if row is _UNREADABLE:
+        stored = read_projection(file)
+        row = last_row(stream)
+        if row is UNREADABLE:
             return ProjectionCheck(
                 file, stream, NOT_REBUILDABLE, False, reason="the last history row is not JSON"
             )
@@ -188,27 +188,27 @@ class _Rebuild:
             return ProjectionCheck(
                 file, stream, NOT_REBUILDABLE, False, reason="the last history row has no drift"
             )
-        return _compare(file, stream, stored, drift)
+        return compare_projection(file, stream, stored, drift)
 
     def sequence_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.sequence_state_file, p.sequence_telemetry_file
-        stored = _read(file)
-        row = _last_row(stream)
-        if row is _UNREADABLE:
+        stored = read_projection(file)
+        row = last_row(stream)
+        if row is UNREADABLE:
             return ProjectionCheck(
                 file, stream, NOT_REBUILDABLE, False, reason="the last sequence row is not JSON"
             )
         if row is None:
             return _absent_stream(file, stream, stored)
-        return _compare(file, stream, stored, sequence_state_from_row(row))
+        return compare_projection(file, stream, stored, sequence_state_from_row(row))
 
     def heartbeat_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.heartbeat_state_file, p.heartbeat_telemetry_file
-        stored = _read(file)
-        row = _last_row(stream, lambda r: r.get("status") != "failed")
-        if row is _UNREADABLE:
+        stored = read_projection(file)
+        row = last_row(stream, lambda r: r.get("status") != "failed")
+        if row is UNREADABLE:
             return ProjectionCheck(
                 file, stream, NOT_REBUILDABLE, False, reason="the last heartbeat row is not JSON"
             )
@@ -225,14 +225,14 @@ class _Rebuild:
                 "the next successful reconcile rewrites heartbeat.json",
             )
         expected = heartbeat_state_from_row(row, stored.get("thresholds"))
-        check = _compare(file, stream, stored, expected)
+        check = compare_projection(file, stream, stored, expected)
         check.reason = "thresholds are kept from the stored projection (not in the rows)"
         return check
 
     def transport_health_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.transport_health_file, p.reconcile_telemetry_file
-        stored = _read(file)
+        stored = read_projection(file)
         try:
             expected = transport_health_fold(row for _, row in iter_records(stream))
         except (CorruptStreamError, ValueError) as exc:
@@ -242,12 +242,12 @@ class _Rebuild:
             )
         if expected is None:
             return _absent_stream(file, stream, stored)
-        return _compare(file, stream, stored, expected)
+        return compare_projection(file, stream, stored, expected)
 
     def dispatch_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.alert_dispatch_state_file, p.escalations_file
-        stored = _read(file)
+        stored = read_projection(file)
         reason = (
             "dispatch outcomes (sink responses) are not in a stream this command re-folds; "
             "its escalation offsets were checked against escalations.jsonl"
@@ -259,7 +259,7 @@ class _Rebuild:
                 "not written (alerts disabled, or dispatch never ran)",
                 p.alert_telemetry_file,
             )
-        if isinstance(stored, _Unreadable):
+        if isinstance(stored, Unreadable):
             return ProjectionCheck(
                 file, stream, DIFFERS, False, ["$"], reason="the projection is unreadable"
             )
@@ -290,7 +290,7 @@ class _Rebuild:
     def health_check(self) -> ProjectionCheck:
         p = self.paths
         file = p.health_file
-        stored = _read(file)
+        stored = read_projection(file)
         reason = (
             "health is computed from the runtime snapshot (last event time, heartbeat), the "
             "intents file and the clock at the time of each pass; those inputs are not kept "
@@ -299,7 +299,7 @@ class _Rebuild:
         )
         if not isinstance(stored, dict):
             return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
-        row = _last_row(p.reconcile_telemetry_file)
+        row = last_row(p.reconcile_telemetry_file)
         diffs: list[str] = []
         if isinstance(row, dict):
             if row.get("healthStatus") != stored.get("status"):
@@ -312,7 +312,7 @@ class _Rebuild:
     def state_check(self) -> ProjectionCheck:
         p = self.paths
         file = p.state_file
-        stored = _read(file)
+        stored = read_projection(file)
         reason = (
             "the lifecycle projection folds the runtime's files (state, run summary, approval) "
             "as they were at each pass; those are not kept in a stream. Checked for consistency "
@@ -323,8 +323,8 @@ class _Rebuild:
             return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
         diffs: list[str] = []
         for key, other in (
-            ("health", _read(p.health_file)),
-            ("sequence", _read(p.sequence_state_file)),
+            ("health", read_projection(p.health_file)),
+            ("sequence", read_projection(p.sequence_state_file)),
         ):
             if key in stored and isinstance(other, dict):
                 diffs.extend(json_differences(stored[key], other, f"$.{key}"))
@@ -333,7 +333,7 @@ class _Rebuild:
 
 
 def _absent_or_unreadable(
-    file: Path, stored: _Unreadable | None, reason: str, written_by: Path
+    file: Path, stored: Unreadable | None, reason: str, written_by: Path
 ) -> ProjectionCheck:
     """The verdict for a projection that cannot be re-derived from streams when it is
     absent or unreadable (differs as a whole).
@@ -343,7 +343,7 @@ def _absent_or_unreadable(
     say all is well.
     """
     if stored is None:
-        if _last_row(written_by) is not None:
+        if last_row(written_by) is not None:
             return ProjectionCheck(
                 file,
                 None,
@@ -358,7 +358,7 @@ def _absent_or_unreadable(
 
 
 def _absent_stream(
-    file: Path, stream: Path, stored: dict[str, Any] | _Unreadable | None
+    file: Path, stream: Path, stored: dict[str, Any] | Unreadable | None
 ) -> ProjectionCheck:
     if stored is None:
         return ProjectionCheck(file, stream, MATCH, True, reason="neither exists yet")

@@ -184,48 +184,48 @@ class RebuildReport:
 # --- reading -----------------------------------------------------------------------------
 
 
-class _Unreadable:
+class Unreadable:
     """A projection file that exists but is not a JSON object."""
 
 
-_UNREADABLE = _Unreadable()
+UNREADABLE = Unreadable()
 
 
-def _read(path: Path) -> dict[str, Any] | _Unreadable | None:
+def read_projection(path: Path) -> dict[str, Any] | Unreadable | None:
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
-        return _UNREADABLE
+        return UNREADABLE
     try:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        return _UNREADABLE
-    return value if isinstance(value, dict) else _UNREADABLE
+        return UNREADABLE
+    return value if isinstance(value, dict) else UNREADABLE
 
 
-def _last_row(path: Path, accept: Callable[[dict[str, Any]], bool] = lambda _r: True) -> Any:
+def last_row(path: Path, accept: Callable[[dict[str, Any]], bool] = lambda _r: True) -> Any:
     """The last complete non-blank row of a stream that ``accept`` takes; ``None`` when
-    there is none; ``_UNREADABLE`` when the last candidate line is not a JSON object."""
+    there is none; ``UNREADABLE`` when the last candidate line is not a JSON object."""
     for line in iter_lines_reverse(path):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except (ValueError, UnicodeDecodeError):
-            return _UNREADABLE
+            return UNREADABLE
         if not isinstance(row, dict):
-            return _UNREADABLE
+            return UNREADABLE
         if accept(row):
             return row
     return None
 
 
-def _compare(
+def compare_projection(
     file: Path,
     stream: Path | None,
-    stored: dict[str, Any] | _Unreadable | None,
+    stored: dict[str, Any] | Unreadable | None,
     expected: dict[str, Any],
     *,
     pretty: bool = False,

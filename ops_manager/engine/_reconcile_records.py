@@ -1,7 +1,7 @@
 """Pure builders of a reconcile pass: the records, documents and views it derives.
 
 Split out of :mod:`ops_manager.engine.reconcile`: nothing here reads or writes a file
-except :func:`_cursor_line_offset` (it validates a cursor the pass could not parse), and
+except :func:`cursor_line_offset` (it validates a cursor the pass could not parse), and
 nothing depends on the pass's state beyond its explicit arguments.
 """
 
@@ -44,7 +44,7 @@ def event_digest(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json_text_bytes(canonical)).hexdigest()
 
 
-class _BatchTap:
+class BatchTap:
     """Watches the event stream on its way into the fold: count, first/last, last event,
     and (on a replay) the fingerprint of the event at ``watch_line``."""
 
@@ -74,8 +74,8 @@ class _BatchTap:
         return SeqBatch(count=self.count, first=self.first, last=self.last)
 
 
-def _last_envelope(
-    paths: LoopPaths, trace_id: str, tap: _BatchTap, total_lines: int, now: int
+def last_envelope(
+    paths: LoopPaths, trace_id: str, tap: BatchTap, total_lines: int, now: int
 ) -> dict[str, Any] | None:
     """The lifecycle reducer's envelope of the last event the pass folded, if any."""
     if tap.last_event is None:
@@ -90,7 +90,7 @@ def _last_envelope(
     )
 
 
-def _escalations(
+def escalations_step(
     s: ReconcileSettings,
     paths: LoopPaths,
     files: ReconcileFiles,
@@ -179,7 +179,7 @@ def _escalations(
     return rows
 
 
-def _telemetry_row(
+def reconcile_telemetry_row(
     s: ReconcileSettings,
     paths: LoopPaths,
     *,
@@ -228,7 +228,7 @@ def _telemetry_row(
     )
 
 
-def _cursor(
+def cursor_document(
     paths: LoopPaths, position: StreamPosition, total_lines: int, now: int
 ) -> dict[str, Any]:
     """The ``cursor.json`` document."""
@@ -244,7 +244,7 @@ def _cursor(
     }
 
 
-def _stream_state(
+def stream_state_document(
     paths: LoopPaths,
     position: StreamPosition,
     total_lines: int,
@@ -270,7 +270,7 @@ def _stream_state(
 
 
 def last_event_fingerprint(
-    tap: _BatchTap, previous: dict[str, Any], from_start: bool
+    tap: BatchTap, previous: dict[str, Any], from_start: bool
 ) -> dict[str, Any] | None:
     """The ``lastEvent`` of the new stream state: this pass's last event, else (a pass that
     ingested nothing) the previous one, unless the pass replayed from the start."""
@@ -283,7 +283,7 @@ def last_event_fingerprint(
     return stored if isinstance(stored, dict) else None
 
 
-def replay_log_rewrite(previous: dict[str, Any], tap: _BatchTap, total_lines: int) -> str | None:
+def replay_log_rewrite(previous: dict[str, Any], tap: BatchTap, total_lines: int) -> str | None:
     """What a replay's content check found: ``"truncated"`` (the log no longer reaches the
     previously last ingested line), ``"rewritten"`` (that line holds another event now), or
     ``None`` (same event, or nothing to check against / the replay stopped before it)."""
@@ -306,7 +306,7 @@ def replay_watch_line(previous: dict[str, Any]) -> int | None:
     return as_nonneg_int(stored.get("line")) if isinstance(stored, dict) else None
 
 
-def _merged_state(
+def merged_state(
     new_state: dict[str, Any] | None,
     prev_state: dict[str, Any],
     prev_state_exists: bool,
@@ -336,7 +336,7 @@ def _merged_state(
     return merged
 
 
-def _snapshot_view(view: RuntimeView, loop_id: str, total_lines: int) -> SnapshotView:
+def snapshot_view(view: RuntimeView, loop_id: str, total_lines: int) -> SnapshotView:
     """The lifecycle reducer's input, built from a transport's runtime view."""
     summary = view.summary if isinstance(view.summary, dict) else None
     state = view.superloop_state if isinstance(view.superloop_state, dict) else None
@@ -353,13 +353,13 @@ def _snapshot_view(view: RuntimeView, loop_id: str, total_lines: int) -> Snapsho
         active=state.get("active") if state else None,
         gates=summary.get("gates") if summary else None,
         stuck=summary.get("stuck") if summary else None,
-        last_event_name=_str_or_none(alt(last.get("event"), last.get("type")) if last else None),
-        last_event_at=_str_or_none(last.get("timestamp") if last else None),
+        last_event_name=str_or_none(alt(last.get("event"), last.get("type")) if last else None),
+        last_event_at=str_or_none(last.get("timestamp") if last else None),
         event_line_count=total_lines,
     )
 
 
-def _cursor_line_offset(path: Path, cursor: dict[str, Any]) -> int:
+def cursor_line_offset(path: Path, cursor: dict[str, Any]) -> int:
     """The line offset of a cursor without a stored position (e.g. written upstream).
 
     Like the upstream poll (``loop.md`` §3.2 step 3), a cursor file that exists but cannot
@@ -385,5 +385,5 @@ def _cursor_line_offset(path: Path, cursor: dict[str, Any]) -> int:
     return offset
 
 
-def _str_or_none(value: object) -> str | None:
+def str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value != "" else None

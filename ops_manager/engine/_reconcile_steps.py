@@ -16,13 +16,13 @@ import attrs
 
 from ops_manager._jsonfmt import alt, dumps_compact
 from ops_manager.engine._files import last_jsonl_object
+from ops_manager.engine._reconcile_records import BatchTap as _BatchTap
+from ops_manager.engine._reconcile_records import last_envelope as _last_envelope
 from ops_manager.engine._reconcile_records import (
-    _BatchTap,
-    _last_envelope,
-    _snapshot_view,
-    _str_or_none,
     replay_log_rewrite,
 )
+from ops_manager.engine._reconcile_records import snapshot_view as _snapshot_view
+from ops_manager.engine._reconcile_records import str_or_none as _str_or_none
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
 from ops_manager.engine.drift import previous_drift_lenient, summary_recommendation
 from ops_manager.engine.telemetry_summary import SummaryResult

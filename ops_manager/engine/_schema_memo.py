@@ -22,6 +22,8 @@ import json
 import os
 from pathlib import Path
 
+from ops_manager._version import VERSION
+
 #: where the packaged schemas are (the same files ``model.validation`` loads)
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -42,15 +44,13 @@ def _entry(schema_name: str, doc: object) -> Path | None:
     base = cache_dir()
     if base is None:
         return None
-    from ops_manager import __version__
-
     try:
         schema = (_SCHEMA_DIR / schema_name).read_bytes()
         canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (OSError, TypeError, ValueError):
         return None
     digest = hashlib.sha256()
-    for part in (__version__.encode(), schema, canonical.encode("utf-8")):
+    for part in (VERSION.encode(), schema, canonical.encode("utf-8")):
         digest.update(hashlib.sha256(part).digest())
     return base / "schema-valid" / digest.hexdigest()
 

@@ -40,8 +40,8 @@ from ops_manager.engine._alert_dispatch_files import (
     DispatchEffects,
     DispatchFiles,
     DispatchSettings,
+    NewLines,
     Outbox,
-    _NewLines,
     lock_path,
     outbox_path,
     read_conditions,
@@ -49,12 +49,12 @@ from ops_manager.engine._alert_dispatch_files import (
     read_new_lines,
 )
 from ops_manager.engine._alert_dispatch_run import (
-    _Run,
+    DispatchRun,
 )
 from ops_manager.engine._alert_dispatch_sending import (
-    _retry_row,
-    _Sending,
-    _sink_result,
+    Sending,
+    make_sink_result,
+    retry_row,
 )
 from ops_manager.engine.alert_config import (
     LoadedConfig,
@@ -139,7 +139,7 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
         )
         config_file = config_path(settings.config_file, environ)
         loaded, config_error = _load(settings.config_file, environ)
-        run = _Run(settings, paths, files, fx, loaded, config_error, previous)
+        run = DispatchRun(settings, paths, files, fx, loaded, config_error, previous)
         run.retry_outbox()
         if loaded is None:
             # The config cannot be loaded: consume nothing. Routing every row to a failure
@@ -196,10 +196,10 @@ def _config_invalid_run(
     settings: DispatchSettings,
     files: DispatchFiles,
     fx: DispatchEffects,
-    run: _Run,
+    run: DispatchRun,
     previous: dict[str, Any],
     prev_offset: int,
-    new: _NewLines | None,
+    new: NewLines | None,
     config_file: str,
     config_error: str | None,
 ) -> dict[str, Any]:
@@ -334,7 +334,7 @@ def replay(settings: ReplaySettings, effects: DispatchEffects | None = None) -> 
             ]
             return report
         loaded = load_alert_config(config_path(settings.config_file, environ))
-        sending = _Sending(
+        sending = Sending(
             paths=paths,
             loaded=loaded,
             outbox=outbox,
@@ -369,7 +369,7 @@ def replay(settings: ReplaySettings, effects: DispatchEffects | None = None) -> 
         return report
 
 
-def _replay_one(sending: _Sending, entry: OutboxEntry) -> SinkResult:
+def _replay_one(sending: Sending, entry: OutboxEntry) -> SinkResult:
     assert sending.loaded is not None
     ident = (entry.dedup_key, entry.sink_id)
     sink = sending.loaded.config.sink(entry.sink_id)
@@ -401,7 +401,7 @@ def _replay_one(sending: _Sending, entry: OutboxEntry) -> SinkResult:
             if plugin is None
             else "an earlier notification of this episode to this sink is still pending"
         )
-        return _sink_result(sink, sending.deliverer.deferred(why))
+        return make_sink_result(sink, sending.deliverer.deferred(why))
     try:
         event = event_from_json(entry.event)
     except ValueError as exc:
@@ -417,8 +417,8 @@ def _replay_one(sending: _Sending, entry: OutboxEntry) -> SinkResult:
     sending.record_result(entry.event, sink, result, entry.attempts, source="replay")
     if not result.success:
         sending.blocked.add(ident)
-    sink_result = _sink_result(sink, result)
-    sending.telemetry_row(_retry_row(sending.now(), sending.trace_id, entry, sink_result, "replay"))
+    sink_result = make_sink_result(sink, result)
+    sending.telemetry_row(retry_row(sending.now(), sending.trace_id, entry, sink_result, "replay"))
     return sink_result
 
 

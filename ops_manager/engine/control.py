@@ -30,14 +30,13 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ops_manager._jsonfmt import nonempty_str, strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
-from ops_manager.engine._control_confirm import _TIMING
+from ops_manager.engine._control_confirm import CONFIRM_TIMING, confirm_with_chosen
 from ops_manager.engine._control_confirm import INTENT_ERROR as INTENT_ERROR
 from ops_manager.engine._control_confirm import ConfirmTiming as ConfirmTiming
 from ops_manager.engine._control_confirm import Snapshot as Snapshot
@@ -53,7 +52,7 @@ from ops_manager.engine._control_idempotency import (
 from ops_manager.engine._control_idempotency import (
     STALE_EXECUTING_SECONDS as STALE_EXECUTING_SECONDS,
 )
-from ops_manager.engine._control_idempotency import _IdempotencyStore
+from ops_manager.engine._control_idempotency import IdempotencyStore
 from ops_manager.engine._control_idempotency import execution_from_json as execution_from_json
 from ops_manager.engine._control_idempotency import execution_to_json as execution_to_json
 from ops_manager.errors import OpsError
@@ -66,33 +65,13 @@ from ops_manager.transports import (
     TransportConfig,
     get_transport,
 )
+from ops_manager.transports import ControlSettings as ControlSettings
 
 #: transports whose remote side deduplicates by idempotency key itself
 REMOTE_DEDUP_TRANSPORTS = frozenset({"sprite_service"})
 
 
 # --- control -------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class ControlSettings:
-    """One control invocation, validated (the CLI resolves flags and env)."""
-
-    repo: Path
-    loop_id: str
-    intent: str
-    transport: str = "local"
-    transport_config: TransportConfig = attrs.field(factory=TransportConfig)
-    #: ``None`` -> ``<intent>-<epoch seconds>-<pid>``
-    idempotency_key: str | None = None
-    #: ``None`` -> ``$OPS_MANAGER_TRACE_ID``, else a uuid4
-    trace_id: str | None = None
-    #: ``None`` -> ``$USER``, else ``unknown``
-    by: str | None = None
-    note: str | None = None
-    timeout_seconds: int = 30
-    interval_seconds: int = 2
-    confirm: bool = True
 
 
 @attrs.frozen
@@ -173,6 +152,7 @@ def run_control(
         confirm=settings.confirm,
         timeout_seconds=settings.timeout_seconds,
         interval_seconds=settings.interval_seconds,
+        confirmer=confirm_with_chosen,
     )
     timing = ConfirmTiming(
         clock=time.monotonic if clock is utc_now_epoch else clock,
@@ -185,7 +165,7 @@ def run_control(
         # process), so only caller-supplied keys go through the store
         execution = _execute(transport, request, timing)
     else:
-        store = _IdempotencyStore(paths)
+        store = IdempotencyStore(paths)
         answer = store.reserve(key, settings.intent, trace_id, clock)
         if answer is not None:
             execution = answer
@@ -228,11 +208,11 @@ def _remote_dedup(transport: Transport) -> bool:
 def _execute(
     transport: Transport, request: ControlRequest, timing: ConfirmTiming
 ) -> ControlExecution:
-    token = _TIMING.set(timing)
+    token = CONFIRM_TIMING.set(timing)
     try:
         return transport.control(request)
     finally:
-        _TIMING.reset(token)
+        CONFIRM_TIMING.reset(token)
 
 
 def build_control_records(

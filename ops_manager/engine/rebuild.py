@@ -50,7 +50,7 @@ half-written pass.
 from __future__ import annotations
 
 from ops_manager._timefmt import utc_now_epoch
-from ops_manager.engine._rebuild_checks import _Rebuild
+from ops_manager.engine._rebuild_checks import Rebuild
 from ops_manager.engine._rebuild_model import (
     DIFFERS,
     MATCH,
@@ -81,7 +81,7 @@ def rebuild(paths: LoopPaths, *, write: bool = False, now: int | None = None) ->
     with exclusive_lock(paths.lock_file):
         # a pass killed after its commit point is finished first: it is part of the history
         apply_pending(paths.pass_commit_file)
-        r = _Rebuild(paths, at)
+        r = Rebuild(paths, at)
         # stream-state first: it provides the position the cursor is checked against
         rebuildable = [
             r.stream_state_check(),

@@ -43,15 +43,15 @@ from typing import Any
 from ops_manager._jsonfmt import alt, as_nonneg_int
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._reconcile_records import (
-    _BatchTap,
-    _cursor,
-    _cursor_line_offset,
-    _escalations,
-    _merged_state,
-    _stream_state,
-    _telemetry_row,
+    BatchTap,
+    cursor_document,
+    cursor_line_offset,
+    escalations_step,
     last_event_fingerprint,
+    merged_state,
+    reconcile_telemetry_row,
     replay_watch_line,
+    stream_state_document,
 )
 from ops_manager.engine._reconcile_steps import (
     Computed,
@@ -165,7 +165,7 @@ class _Pass:
         if from_cursor is not None:
             return from_cursor
         # an upstream cursor: a line offset only; the transport finds its byte offset
-        return StreamPosition(line_offset=_cursor_line_offset(self.files.cursor, cursor))
+        return StreamPosition(line_offset=cursor_line_offset(self.files.cursor, cursor))
 
     def _read_previous(self) -> Previous:
         s, files = self.s, self.files
@@ -194,7 +194,7 @@ class _Pass:
         s = self.s
         # a replay fingerprints the previously last ingested event to tell the same log
         # from a truncated or rewritten one (DECISIONS Q-12)
-        tap = _BatchTap(replay_watch_line(prev.stream_state) if s.from_start else None)
+        tap = BatchTap(replay_watch_line(prev.stream_state) if s.from_start else None)
         failure: IngestFailure | None = None
         view: RuntimeView | None = None
         new_fold = prev.fold
@@ -249,13 +249,13 @@ class _Pass:
         health = health_step(
             s, files, prev, obs, new_state, heartbeat_state, sequence, transport_health, now
         )
-        merged = _merged_state(
+        merged = merged_state(
             new_state, prev.state, prev.state_exists, health, sequence, s.trace_id
         )
 
         records.extend(
             (files.escalations, row)
-            for row in _escalations(
+            for row in escalations_step(
                 s,
                 self.paths,
                 files,
@@ -278,7 +278,7 @@ class _Pass:
             else (as_nonneg_int(prev.cursor.get("eventLineOffset")) or 0)
         )
         finished = now  # one clock value stamps the whole pass (its reconcile row says it)
-        telemetry_row = _telemetry_row(
+        telemetry_row = reconcile_telemetry_row(
             s,
             self.paths,
             started=started,
@@ -348,7 +348,7 @@ class _Pass:
         if ok and extent is not None:
             replace(
                 files.stream_state,
-                _stream_state(
+                stream_state_document(
                     self.paths,
                     extent.position,
                     extent.total_lines,
@@ -360,7 +360,7 @@ class _Pass:
             )
             replace(
                 files.cursor,
-                _cursor(self.paths, extent.position, extent.total_lines, now),
+                cursor_document(self.paths, extent.position, extent.total_lines, now),
                 pretty=True,
             )
         commit(self.paths.pass_commit_file, appends, replaces)

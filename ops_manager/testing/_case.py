@@ -17,8 +17,8 @@ import attrs
 
 from ops_manager.sinks import SEVERITIES, AlertEvent, Sink, SinkRequest
 from ops_manager.testing._events import (
-    _OS_ENVIRON_MARK,
     CONTRACT_SINK_ID,
+    OS_ENVIRON_MARK,
     ContractFailure,
     make_event,
 )
@@ -43,16 +43,16 @@ class ContractCase:
     invalid_configs: tuple[tuple[Mapping[str, Any], str], ...] = ()
 
 
-def _fail(message: str) -> ContractFailure:
+def contract_failure(message: str) -> ContractFailure:
     return ContractFailure(message)
 
 
-def _fresh(case: ContractCase) -> tuple[dict[str, Any], dict[str, str]]:
+def fresh_config(case: ContractCase) -> tuple[dict[str, Any], dict[str, str]]:
     return copy.deepcopy(dict(case.config)), dict(case.env)
 
 
 @contextlib.contextmanager
-def _no_side_effects(secret_names: Iterable[str]) -> Iterator[None]:
+def no_side_effects(secret_names: Iterable[str]) -> Iterator[None]:
     """Forbid file, socket and process I/O; plant decoy values in ``os.environ``."""
 
     def forbidden(what: str) -> Callable[..., Any]:
@@ -64,7 +64,7 @@ def _no_side_effects(secret_names: Iterable[str]) -> Iterator[None]:
     saved_env: dict[str, str | None] = {}
     for name in secret_names:
         saved_env[name] = os.environ.get(name)
-        os.environ[name] = f"{_OS_ENVIRON_MARK}-{name}"
+        os.environ[name] = f"{OS_ENVIRON_MARK}-{name}"
     patches: list[tuple[Any, str, Any]] = [
         (builtins, "open", forbidden("open a file")),
         (io, "open", forbidden("open a file")),
@@ -87,27 +87,31 @@ def _no_side_effects(secret_names: Iterable[str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _build(
+def build_case_request(
     case: ContractCase, event: AlertEvent, env: Mapping[str, str] | None = None
 ) -> SinkRequest:
-    config, sample_env = _fresh(case)
+    config, sample_env = fresh_config(case)
     use_env = dict(sample_env if env is None else env)
-    secret_names = _secret_names(case)
-    with _no_side_effects(secret_names):
+    secret_names = case_secret_names(case)
+    with no_side_effects(secret_names):
         request = case.sink.build_request(case.sink_id, config, event, use_env)
     if not isinstance(request, SinkRequest):
-        raise _fail(f"build_request returned {type(request).__name__}, expected SinkRequest")
+        raise contract_failure(
+            f"build_request returned {type(request).__name__}, expected SinkRequest"
+        )
     text = _request_text(request)
-    if _OS_ENVIRON_MARK in text:
-        raise _fail("build_request read a secret from os.environ; use the `env` argument")
+    if OS_ENVIRON_MARK in text:
+        raise contract_failure(
+            "build_request read a secret from os.environ; use the `env` argument"
+        )
     return request
 
 
-def _secret_names(case: ContractCase) -> list[str]:
-    config, _ = _fresh(case)
+def case_secret_names(case: ContractCase) -> list[str]:
+    config, _ = fresh_config(case)
     names = case.sink.secret_envs(config)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise _fail(f"secret_envs must return a list of str, got {names!r}")
+        raise contract_failure(f"secret_envs must return a list of str, got {names!r}")
     return names
 
 
@@ -128,7 +132,7 @@ def _json_strings(value: Any) -> Iterator[str]:
             yield from _json_strings(item)
 
 
-def _body_texts(request: SinkRequest) -> list[str]:
+def body_texts(request: SinkRequest) -> list[str]:
     """The body as text plus, when it is JSON, every decoded string (escapes undone)."""
     raw = request.body.decode("utf-8", "replace")
     texts = [raw]
@@ -137,7 +141,7 @@ def _body_texts(request: SinkRequest) -> list[str]:
     return texts
 
 
-def _events() -> list[AlertEvent]:
+def sample_events() -> list[AlertEvent]:
     out = [make_event(severity=s) for s in SEVERITIES]
     out += [make_event(action="resolve", severity=s) for s in SEVERITIES]
     return out

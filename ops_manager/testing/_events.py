@@ -16,9 +16,9 @@ CONTRACT_SINK_ID = "contract-sink"
 #: the home directory of the fake machine whose paths :func:`event_with_local_paths` carries
 LOCAL_PATH_PROBE = "/home/contract-probe"
 _PROBE_REPO = f"{LOCAL_PATH_PROBE}/work/payments-service"
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
-_OS_ENVIRON_MARK = "read-from-os-environ"
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+TYPE_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+OS_ENVIRON_MARK = "read-from-os-environ"
 
 
 class ContractFailure(AssertionError):

@@ -110,6 +110,31 @@ CONTROL_INTENTS = ("cancel", "approve", "reject")
 
 
 @attrs.frozen
+class ControlSettings:
+    """One control invocation, validated (the CLI resolves flags and env).
+
+    Defined here, beside :class:`ControlRequest`, because it is part of the plugin contract
+    (``opsmgr_fleet_control`` gets one); :mod:`ops_manager.engine.control` re-exports it.
+    """
+
+    repo: Path
+    loop_id: str
+    intent: str
+    transport: str = "local"
+    transport_config: TransportConfig = attrs.field(factory=TransportConfig)
+    #: ``None`` -> ``<intent>-<epoch seconds>-<pid>``
+    idempotency_key: str | None = None
+    #: ``None`` -> ``$OPS_MANAGER_TRACE_ID``, else a uuid4
+    trace_id: str | None = None
+    #: ``None`` -> ``$USER``, else ``unknown``
+    by: str | None = None
+    note: str | None = None
+    timeout_seconds: int = 30
+    interval_seconds: int = 2
+    confirm: bool = True
+
+
+@attrs.frozen
 class ControlRequest:
     """An operator's intent, as a transport receives it (``loop.md`` §3.10)."""
 
@@ -122,6 +147,10 @@ class ControlRequest:
     confirm: bool = True
     timeout_seconds: int = 30
     interval_seconds: int = 2
+    #: how the local transport confirms once the command ran: the engine passes its choice
+    #: (a plugin's ``opsmgr_intent_confirmer``, else snapshot polling), so the transport
+    #: never imports the engine or the plugin manager
+    confirmer: IntentConfirmer | None = None
 
 
 @attrs.frozen

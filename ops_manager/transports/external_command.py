@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ops_manager.hookspecs import hookimpl
 from ops_manager.store import LoopPaths
-from ops_manager.transports import ConfirmResult, ControlOutcome, IntentConfirmer
-
-if TYPE_CHECKING:  # the engine is not imported when the plugin loads
-    from ops_manager.engine.control import ControlSettings
+from ops_manager.transports import ConfirmResult, ControlOutcome, ControlSettings, IntentConfirmer
 
 CONTROL_SCRIPT_ENV = "OPS_MANAGER_CONTROL_SCRIPT"
 CONFIRM_SCRIPT_ENV = "OPS_MANAGER_CONFIRM_SCRIPT"

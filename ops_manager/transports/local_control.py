@@ -5,9 +5,10 @@ built as a list and run without a shell; the recorded ``command`` string is the 
 with :func:`shlex.quote` (DECISIONS rule 3). The child inherits our environment (the runtime
 needs it); nothing of the environment is written anywhere.
 
-Confirmation goes through :func:`intent_confirmer`: a plugin answering the
-``opsmgr_intent_confirmer`` hook (``$OPS_MANAGER_CONFIRM_SCRIPT`` selects the built-in
-external-command one), else fresh-snapshot polling.
+Confirmation goes through the request's ``confirmer``, which the engine chooses: a plugin
+answering the ``opsmgr_intent_confirmer`` hook (``$OPS_MANAGER_CONFIRM_SCRIPT`` selects the
+built-in external-command one), else fresh-snapshot polling. Passing it in keeps this module
+free of engine and plugin-manager imports (no import circle).
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from collections.abc import Mapping
 
 import attrs
 
-from ops_manager.store import LoopPaths
+from ops_manager.errors import OpsError
 from ops_manager.transports import (
-    ConfirmResult,
     ControlExecution,
     ControlRequest,
-    IntentConfirmer,
     TransportConfig,
 )
 
@@ -153,31 +152,9 @@ def run_command(argv: list[str], timeout: float) -> tuple[int, str]:
     return result.exit_code, tail
 
 
-def _builtin_confirm(
-    paths: LoopPaths, intent: str, *, timeout_seconds: int, interval_seconds: int
-) -> ConfirmResult:
-    from ops_manager.engine.control import confirm_intent
-
-    outcome, code = confirm_intent(
-        paths, intent, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds
-    )
-    return ConfirmResult(exit_code=code, outcome=outcome)
-
-
-def intent_confirmer() -> IntentConfirmer:
-    """The confirmer a plugin selects (``opsmgr_intent_confirmer``, e.g.
-    ``$OPS_MANAGER_CONFIRM_SCRIPT``), else the built-in snapshot polling."""
-    from ops_manager.plugins import get_plugin_manager
-
-    chosen: IntentConfirmer | None = get_plugin_manager().hook.opsmgr_intent_confirmer(
-        env=os.environ
-    )
-    return chosen if chosen is not None else _builtin_confirm
-
-
 def execute_local_control(request: ControlRequest, config: TransportConfig) -> ControlExecution:
     """Run the runtime CLI for the intent, then (unless ``request.confirm`` is false)
-    confirm it with :func:`intent_confirmer` (§3.10.2): exit 0 -> ``confirmed``, any other
+    confirm it with ``request.confirmer`` (§3.10.2): exit 0 -> ``confirmed``, any other
     exit -> ``ambiguous`` with that ``confirmExitCode``.
 
     Never raises for runtime trouble: a missing CLI, a non-zero exit or a hung command is a
@@ -213,7 +190,9 @@ def execute_local_control(request: ControlRequest, config: TransportConfig) -> C
             confirmation_attempted=False,
             command_output=output or None,
         )
-    confirmation = intent_confirmer()(
+    if request.confirmer is None:
+        raise OpsError("the local transport confirms with ControlRequest.confirmer; none was given")
+    confirmation = request.confirmer(
         request.paths,
         request.intent,
         timeout_seconds=request.timeout_seconds,

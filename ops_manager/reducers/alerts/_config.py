@@ -11,11 +11,11 @@ from typing import Any
 import attrs
 
 from ops_manager.reducers.alerts._vocab import (
-    _SENSITIVE_HEADER,
     DEFAULT_TIMEOUT_SECONDS,
     JSON,
     PAGERDUTY_DEFAULT_SOURCE,
     REDACTED,
+    SENSITIVE_HEADER,
     SINK_COMMON_KEYS,
     TYPE_CONTRACTS,
 )
@@ -117,7 +117,7 @@ class SinkDef:
 
 def redact_headers(headers: Mapping[str, Any]) -> JSON:
     """Header values whose names look like credentials are replaced by ``[redacted]``."""
-    return {k: (REDACTED if _SENSITIVE_HEADER.search(k) else v) for k, v in headers.items()}
+    return {k: (REDACTED if SENSITIVE_HEADER.search(k) else v) for k, v in headers.items()}
 
 
 def sink_view_config(kind: str, raw: Mapping[str, Any]) -> JSON:
@@ -137,7 +137,7 @@ def sink_view_config(kind: str, raw: Mapping[str, Any]) -> JSON:
         }
     # a plugin type: its own fields, minus env var refs, credential-looking values redacted
     return {
-        k: (REDACTED if _SENSITIVE_HEADER.search(k) else v)
+        k: (REDACTED if SENSITIVE_HEADER.search(k) else v)
         for k, v in raw.items()
         if k not in SINK_COMMON_KEYS and not k.endswith("Env")
     }

@@ -240,7 +240,7 @@ class EscalationRow:
     severity: Any = None
 
 
-def _nonempty(value: object) -> str | None:
+def nonempty_str(value: object) -> str | None:
     return value if isinstance(value, str) and value != "" else None
 
 
@@ -261,7 +261,7 @@ def parse_row(line: int, raw: str) -> EscalationRow:
         return EscalationRow(line=line, raw=raw, kind=ROW_NO_CATEGORY, escalation=None)
     if not isinstance(value, dict):
         return EscalationRow(line=line, raw=raw, kind=ROW_INVALID)
-    category = _nonempty(value.get("category"))
+    category = nonempty_str(value.get("category"))
     severity = value.get("severity")
     return EscalationRow(
         line=line,
@@ -270,8 +270,8 @@ def parse_row(line: int, raw: str) -> EscalationRow:
         escalation=value,
         category=category,
         timestamp=value.get("timestamp") if isinstance(value.get("timestamp"), str) else None,
-        loop_id=_nonempty(value.get("loopId")),
-        trace_id=_nonempty(value.get("traceId")),
+        loop_id=nonempty_str(value.get("loopId")),
+        trace_id=nonempty_str(value.get("traceId")),
         severity=None if severity is None or severity == "" else severity,
     )
 

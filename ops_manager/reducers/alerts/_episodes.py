@@ -10,7 +10,7 @@ import attrs
 from ops_manager._jsonfmt import as_nonneg_int
 from ops_manager.reducers.alerts._decide import (
     EscalationRow,
-    _nonempty,
+    nonempty_str,
 )
 from ops_manager.reducers.alerts._vocab import (
     JSON,
@@ -72,12 +72,12 @@ class Episode:
         return cls(
             family=family,
             dedup_key=key,
-            opened_at=_nonempty(obj.get("openedAt")),
+            opened_at=nonempty_str(obj.get("openedAt")),
             opened_line=as_nonneg_int(obj.get("openedLine")) or 0,
             last_line=as_nonneg_int(obj.get("lastLine")) or 0,
             category=category,
             severity=severity if is_severity(severity) else "warning",
-            escalation_trace_id=_nonempty(obj.get("escalationTraceId")),
+            escalation_trace_id=nonempty_str(obj.get("escalationTraceId")),
             sinks=tuple(s for s in sinks if isinstance(s, str)) if isinstance(sinks, list) else (),
         )
 

@@ -11,7 +11,7 @@ import attrs
 from ops_manager._jsonfmt import as_nonneg_int, strip_nulls
 from ops_manager._timefmt import format_ts, parse_ts
 from ops_manager.reducers.alerts._decide import (
-    _nonempty,
+    nonempty_str,
 )
 from ops_manager.reducers.alerts._vocab import (
     JSON,
@@ -91,8 +91,10 @@ def outbox_step(
             status=status,
             attempts=attempts if attempts is not None else (current.attempts if current else 0),
             event=rec["event"],
-            first_queued_at=current.first_queued_at if current else _nonempty(rec.get("timestamp")),
-            next_attempt_at=_nonempty(rec.get("nextAttemptAt")),
+            first_queued_at=current.first_queued_at
+            if current
+            else nonempty_str(rec.get("timestamp")),
+            next_attempt_at=nonempty_str(rec.get("nextAttemptAt")),
             order=current.order if current else position,
             last=rec,
             queued_record=rec,
@@ -103,7 +105,7 @@ def outbox_step(
         current,
         status=status,
         attempts=attempts if attempts is not None else current.attempts,
-        next_attempt_at=_nonempty(rec.get("nextAttemptAt")),
+        next_attempt_at=nonempty_str(rec.get("nextAttemptAt")),
         last=rec,
     )
 

@@ -54,7 +54,7 @@ RETRY_BUDGET_EXHAUSTED = "retry_budget_exhausted"
 INVALID_SINK_REQUEST = "invalid_sink_request"
 
 #: header names whose values are never echoed (resolver output, telemetry)
-_SENSITIVE_HEADER = re.compile(r"(auth|token|secret|key|cookie|signature|password)", re.I)
+SENSITIVE_HEADER = re.compile(r"(auth|token|secret|key|cookie|signature|password)", re.I)
 REDACTED = "[redacted]"
 
 JSON = dict[str, Any]

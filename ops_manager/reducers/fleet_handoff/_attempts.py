@@ -7,15 +7,15 @@ from typing import Any
 
 from ops_manager._jsonfmt import strip_nulls
 from ops_manager.reducers.fleet_handoff._common import (
-    _RESULT_FOR_INTENT_STATUS,
-    _RETRY_SUFFIX,
     GUARD_FOR_RESULT,
     INTENT_STATUS_FOR_RESULT,
     MODE_AUTONOMOUS,
     MODE_MANUAL,
-    _get,
-    _obj,
-    _or,
+    RESULT_FOR_INTENT_STATUS,
+    RETRY_SUFFIX,
+    as_object,
+    get_path,
+    or_default,
     unique_sorted,
 )
 
@@ -25,7 +25,7 @@ from ops_manager.reducers.fleet_handoff._common import (
 def split_attempt_key(key: str) -> tuple[str, int]:
     """``(base key, attempt number)`` of a key used for an execution (``K`` -> ``(K, 1)``,
     ``K-retry-n`` -> ``(K, n + 1)``)."""
-    match = _RETRY_SUFFIX.match(key)
+    match = RETRY_SUFFIX.match(key)
     if match is None:
         return key, 1
     return match.group(1), int(match.group(2)) + 1
@@ -93,18 +93,18 @@ def attempts_from_prior_state(prior: Mapping[str, Any] | None) -> dict[str, Any]
         if not isinstance(intent, dict):
             continue
         status = intent.get("status")
-        result_status = _RESULT_FOR_INTENT_STATUS.get(status) if isinstance(status, str) else None
+        result_status = RESULT_FOR_INTENT_STATUS.get(status) if isinstance(status, str) else None
         if result_status is None:
             continue
-        execution = _obj(intent.get("execution"))
+        execution = as_object(intent.get("execution"))
         rows.append(
             {
                 "intentId": intent.get("intentId"),
-                "idempotencyKey": _or(
+                "idempotencyKey": or_default(
                     execution.get("idempotencyKey"), intent.get("idempotencyKey")
                 ),
                 "status": result_status,
-                "executionMode": _or(execution.get("mode"), MODE_AUTONOMOUS),
+                "executionMode": or_default(execution.get("mode"), MODE_AUTONOMOUS),
                 "executedAt": execution.get("executedAt"),
                 "traceId": execution.get("traceId"),
             }
@@ -118,7 +118,7 @@ def attempts_from_telemetry(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]
     for row in rows:
         if row.get("category") != "fleet_handoff_execute":
             continue
-        found = _get(row, "execution", "results")
+        found = get_path(row, "execution", "results")
         if isinstance(found, list):
             results.extend(r for r in found if isinstance(r, dict))
     return fold_attempts({}, results)
@@ -166,14 +166,14 @@ def live_rail_reasons(registry: Mapping[str, Any] | None) -> list[str]:
     the stale ``autonomous.eligible`` (§6.18); here such intents become manual-only with the
     policy vocabulary's reason.
     """
-    policy = _get(registry, "policy")
+    policy = get_path(registry, "policy")
     if not isinstance(policy, dict):
         return []
     reasons: list[str] = []
-    if _or(policy.get("mode"), "advisory") != "guarded_auto":
+    if or_default(policy.get("mode"), "advisory") != "guarded_auto":
         reasons.append("policy_mode_not_guarded_auto")
-    if _get(policy, "autonomous", "safety", "killSwitch") is True:
+    if get_path(policy, "autonomous", "safety", "killSwitch") is True:
         reasons.append("autonomous_kill_switch_enabled")
-    if _get(policy, "autonomous", "rollout", "pause", "manual") is True:
+    if get_path(policy, "autonomous", "rollout", "pause", "manual") is True:
         reasons.append("autonomous_rollout_paused_manual")
     return unique_sorted(reasons)

@@ -26,7 +26,7 @@ INTENT_STATUS_FOR_RESULT = {
     "ambiguous": EXECUTION_AMBIGUOUS,
     "failed": EXECUTION_FAILED,
 }
-_RESULT_FOR_INTENT_STATUS = {v: k for k, v in INTENT_STATUS_FOR_RESULT.items()}
+RESULT_FOR_INTENT_STATUS = {v: k for k, v in INTENT_STATUS_FOR_RESULT.items()}
 #: result status -> retry guard reason (an ``executed`` result clears nothing by itself)
 GUARD_FOR_RESULT = {"ambiguous": GUARD_AMBIGUOUS, "failed": GUARD_FAILED}
 
@@ -35,10 +35,10 @@ MODE_AUTONOMOUS = "autonomous"
 
 _SLUG_BAD = re.compile(r"[^a-z0-9._-]")
 _SLUG_RUNS = re.compile(r"-+")
-_RETRY_SUFFIX = re.compile(r"^(.+)-retry-([0-9]+)$")
+RETRY_SUFFIX = re.compile(r"^(.+)-retry-([0-9]+)$")
 
 
-def _get(obj: Any, *keys: str) -> Any:
+def get_path(obj: Any, *keys: str) -> Any:
     """jq ``.a.b`` that yields ``None`` on a non-object instead of failing."""
     for key in keys:
         if not isinstance(obj, dict):
@@ -47,12 +47,12 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def _obj(value: Any) -> dict[str, Any]:
+def as_object(value: Any) -> dict[str, Any]:
     """``value`` if it is an object, else ``{}``."""
     return value if isinstance(value, dict) else {}
 
 
-def _or(value: Any, default: Any) -> Any:
+def or_default(value: Any, default: Any) -> Any:
     """jq ``value // default``."""
     chosen = alt(value)
     return default if chosen is None else chosen

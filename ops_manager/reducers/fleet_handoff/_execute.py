@@ -16,9 +16,9 @@ from ops_manager.reducers.fleet_handoff._common import (
     INTENT_STATUS_FOR_RESULT,
     MODE_AUTONOMOUS,
     PENDING,
-    _get,
-    _obj,
-    _or,
+    as_object,
+    get_path,
+    or_default,
 )
 from ops_manager.reducers.fleet_handoff._plan import (
     reason_codes,
@@ -36,7 +36,7 @@ def execution_eligibility(intent: Mapping[str, Any], mode: str) -> str | None:
     """
     if intent.get("status") != PENDING:
         return "intent_not_pending"
-    if mode == MODE_AUTONOMOUS and _get(intent, "autonomous", "eligible") is not True:
+    if mode == MODE_AUTONOMOUS and get_path(intent, "autonomous", "eligible") is not True:
         return "autonomous_intent_not_eligible"
     return None
 
@@ -132,12 +132,12 @@ def plan_control_call(
     base_key = base if isinstance(base, str) and base else f"{prefix}-{loop_id}-{control_intent}"
     entry = attempts.get(intent_id)
     key = attempt_key(base_key, entry if isinstance(entry, dict) else None, mode)
-    transport = str(_or(intent.get("transport"), "local"))
-    service = _obj(intent.get("service"))
+    transport = str(or_default(intent.get("transport"), "local"))
+    service = as_object(intent.get("service"))
     base_url = service.get("baseUrl") if isinstance(service.get("baseUrl"), str) else None
     token_env = service.get("tokenEnv") if isinstance(service.get("tokenEnv"), str) else None
     failure: str | None = None
-    if mode == MODE_AUTONOMOUS and _get(intent, "autonomous", "eligible") is not True:
+    if mode == MODE_AUTONOMOUS and get_path(intent, "autonomous", "eligible") is not True:
         failure = "autonomous_intent_not_eligible"
     elif transport == "sprite_service" and not base_url:
         failure = "missing_service_base_url"
@@ -195,7 +195,7 @@ def execution_result(
             "status": status,
             "reasonCode": reason,
             "executionMode": mode,
-            "autonomousEligible": _get(call.intent, "autonomous", "eligible") is True,
+            "autonomousEligible": get_path(call.intent, "autonomous", "eligible") is True,
             "controlExitCode": exit_code,
             "control": dict(control) if control is not None else None,
         }
@@ -203,7 +203,7 @@ def execution_result(
 
 
 def _intent_execution(result: Mapping[str, Any]) -> dict[str, Any]:
-    control = _obj(result.get("control"))
+    control = as_object(result.get("control"))
     return strip_nulls(
         {
             "mode": result.get("executionMode"),
@@ -245,11 +245,11 @@ def apply_execution(
         updated["status"] = INTENT_STATUS_FOR_RESULT[str(result["status"])]
         updated["execution"] = _intent_execution(result)
         intents.append(updated)
-    prior_summary = _obj(plan.get("summary"))
+    prior_summary = as_object(plan.get("summary"))
     summary = summarize(
         intents,
-        _or(prior_summary.get("candidateCount"), 0),
-        _or(prior_summary.get("unsuppressedCandidateCount"), 0),
+        or_default(prior_summary.get("candidateCount"), 0),
+        or_default(prior_summary.get("unsuppressedCandidateCount"), 0),
     )
 
     def count(status: str) -> int:
@@ -273,7 +273,7 @@ def apply_execution(
     state["intents"] = intents
     state["summary"] = summary
     state["reasonCodes"] = reason_codes(summary, intents)
-    ledger = _obj(plan.get("intentAttempts"))
+    ledger = as_object(plan.get("intentAttempts"))
     state["intentAttempts"] = fold_attempts(ledger, results)
     state["execution"] = execution
     return state

@@ -19,10 +19,10 @@ from ops_manager.reducers.fleet_handoff._common import (
     EXECUTION_FAILED,
     GUARD_PREFIX,
     PENDING,
-    _get,
-    _obj,
-    _or,
+    as_object,
+    get_path,
     intent_idempotency_key,
+    or_default,
     unique_sorted,
 )
 
@@ -59,7 +59,7 @@ def unsuppressed_candidates(policy_state: Mapping[str, Any]) -> list[dict[str, A
     return [
         c
         for c in (found if isinstance(found, list) else [])
-        if isinstance(c, dict) and _or(c.get("suppressed"), False) is False
+        if isinstance(c, dict) and or_default(c.get("suppressed"), False) is False
     ]
 
 
@@ -94,11 +94,13 @@ def build_intent(
     """One intent object, key order of §2.5, drop-nulls at this level."""
     loop_id = candidate.get("loopId")
     category = candidate.get("category")
-    candidate_key = _or(candidate.get("candidateId"), f"{loop_id}:{_or(category, 'unknown')}")
-    auto = _obj(candidate.get("autonomous"))
-    eligible = _or(auto.get("eligible"), False) is True
+    candidate_key = or_default(
+        candidate.get("candidateId"), f"{loop_id}:{or_default(category, 'unknown')}"
+    )
+    auto = as_object(candidate.get("autonomous"))
+    eligible = or_default(auto.get("eligible"), False) is True
     manual_only = True if auto.get("manualOnly") is True else not eligible
-    reasons_raw = _or(auto.get("reasons"), [])
+    reasons_raw = or_default(auto.get("reasons"), [])
     reasons = (
         [r for r in reasons_raw if isinstance(r, str)] if isinstance(reasons_raw, list) else []
     )
@@ -111,7 +113,7 @@ def build_intent(
         eligible = False
         manual_only = True
         reasons = unique_sorted([*reasons, *extra])
-    service = _obj(loop.get("service"))
+    service = as_object(loop.get("service"))
     category_text = category if isinstance(category, str) else None
     return strip_nulls(
         {
@@ -134,17 +136,17 @@ def build_intent(
             "idempotencyKey": intent_idempotency_key(
                 prefix, trace_id, str(loop_id), category_text, intent
             ),
-            "transport": _or(loop.get("transport"), "local"),
+            "transport": or_default(loop.get("transport"), "local"),
             "service": strip_nulls(
                 {
                     "baseUrl": service.get("baseUrl"),
                     "tokenEnv": service.get("tokenEnv"),
-                    "retryAttempts": _or(service.get("retryAttempts"), 3),
-                    "retryBackoffSeconds": _or(service.get("retryBackoffSeconds"), 1),
+                    "retryAttempts": or_default(service.get("retryAttempts"), 3),
+                    "retryBackoffSeconds": or_default(service.get("retryBackoffSeconds"), 1),
                     "timeoutSeconds": service.get("timeoutSeconds"),
                 }
             ),
-            "metadata": _or(loop.get("metadata"), {}),
+            "metadata": or_default(loop.get("metadata"), {}),
         }
     )
 
@@ -153,7 +155,7 @@ def build_intents(inputs: PlanInputs) -> tuple[list[dict[str, Any]], int]:
     """The sorted intents and the number of unsuppressed candidates."""
     policy = inputs.policy_state
     loops = _loop_map(inputs.registry)
-    policy_trace_id = _or(policy.get("traceId"), inputs.trace_id)
+    policy_trace_id = or_default(policy.get("traceId"), inputs.trace_id)
     live = live_rail_reasons(inputs.registry)
     candidates = unsuppressed_candidates(policy)
     intents: list[dict[str, Any]] = []
@@ -163,9 +165,9 @@ def build_intents(inputs: PlanInputs) -> tuple[list[dict[str, Any]], int]:
             continue
         loop_id = candidate.get("loopId")
         loop = loops.get(loop_id, {}) if isinstance(loop_id, str) else {}
-        candidate_key = _or(
+        candidate_key = or_default(
             candidate.get("candidateId"),
-            f"{candidate.get('loopId')}:{_or(candidate.get('category'), 'unknown')}",
+            f"{candidate.get('loopId')}:{or_default(candidate.get('category'), 'unknown')}",
         )
         intents.append(
             build_intent(
@@ -198,10 +200,10 @@ def summarize(
         "unsuppressedCandidateCount": unsuppressed_count,
         "intentCount": len(intents),
         "autoEligibleIntentCount": sum(
-            1 for i in intents if _get(i, "autonomous", "eligible") is True
+            1 for i in intents if get_path(i, "autonomous", "eligible") is True
         ),
         "manualOnlyIntentCount": sum(
-            1 for i in intents if _get(i, "autonomous", "manualOnly") is True
+            1 for i in intents if get_path(i, "autonomous", "manualOnly") is True
         ),
         "pendingConfirmationCount": count(PENDING),
         "executedCount": count(EXECUTED),
@@ -225,7 +227,7 @@ def reason_codes(summary: Mapping[str, Any], intents: Sequence[Mapping[str, Any]
     if any(
         isinstance(r, str) and r.startswith(GUARD_PREFIX)
         for i in intents
-        for r in (_get(i, "autonomous", "reasons") or [])
+        for r in (get_path(i, "autonomous", "reasons") or [])
     ):
         codes.append("fleet_handoff_retry_guarded")
     if summary["autoEligibleIntentCount"] > 0:
@@ -251,10 +253,12 @@ def build_plan(inputs: PlanInputs) -> dict[str, Any]:
         "schemaVersion": "v1",
         "generatedAt": inputs.generated_at,
         "updatedAt": inputs.generated_at,
-        "fleetId": _or(policy.get("fleetId"), _or(inputs.registry.get("fleetId"), "default")),
+        "fleetId": or_default(
+            policy.get("fleetId"), or_default(inputs.registry.get("fleetId"), "default")
+        ),
         "traceId": inputs.trace_id,
-        "policyTraceId": _or(policy.get("traceId"), inputs.trace_id),
-        "mode": _or(policy.get("mode"), "advisory"),
+        "policyTraceId": or_default(policy.get("traceId"), inputs.trace_id),
+        "mode": or_default(policy.get("mode"), "advisory"),
         "source": {
             "registryFile": inputs.registry_file,
             "policyStateFile": inputs.policy_state_file,

@@ -8,9 +8,9 @@ from typing import Any
 from ops_manager.reducers.fleet_handoff._common import (
     MODE_AUTONOMOUS,
     PENDING,
-    _get,
-    _obj,
-    _or,
+    as_object,
+    get_path,
+    or_default,
 )
 
 # --- rollups (fleet-status reads these; §2.4) -----------------------------------------------
@@ -22,13 +22,13 @@ def _count_into(counts: dict[str, int], key: str) -> None:
 
 def pending_manual_only_count(handoff: Mapping[str, Any] | None) -> int:
     """#intents ``pending_operator_confirmation`` and ``autonomous.manualOnly``."""
-    intents = _get(handoff, "intents")
+    intents = get_path(handoff, "intents")
     return sum(
         1
         for i in (intents if isinstance(intents, list) else [])
         if isinstance(i, dict)
         and i.get("status") == PENDING
-        and _get(i, "autonomous", "manualOnly") is True
+        and get_path(i, "autonomous", "manualOnly") is True
     )
 
 
@@ -41,17 +41,17 @@ def outcome_rollup(
     ``manual_backlog`` = pending manual-only intents when a handoff state exists, else the
     policy's ``manualOnlyCount``, else 0.
     """
-    execution = _get(handoff, "execution")
+    execution = get_path(handoff, "execution")
     execution = execution if isinstance(execution, dict) else {}
     autonomous = execution.get("mode") == MODE_AUTONOMOUS
 
     def pick(key: str) -> Any:
-        return _or(execution.get(key), 0) if autonomous else 0
+        return or_default(execution.get(key), 0) if autonomous else 0
 
     if handoff is not None:
         backlog: Any = pending_manual_only_count(handoff)
     elif policy is not None:
-        backlog = _or(policy.get("manualOnlyCount"), 0)
+        backlog = or_default(policy.get("manualOnlyCount"), 0)
     else:
         backlog = 0
     return {
@@ -66,7 +66,7 @@ def outcome_rollup(
 def result_reason_counts(handoff: Mapping[str, Any] | None) -> dict[str, int]:
     """``{reasonCode: n}`` over the last execution's results, in result order."""
     counts: dict[str, int] = {}
-    results = _get(handoff, "execution", "results")
+    results = get_path(handoff, "execution", "results")
     for r in results if isinstance(results, list) else []:
         if isinstance(r, dict) and isinstance(r.get("reasonCode"), str):
             _count_into(counts, r["reasonCode"])
@@ -76,9 +76,9 @@ def result_reason_counts(handoff: Mapping[str, Any] | None) -> dict[str, int]:
 def intent_reason_counts(handoff: Mapping[str, Any] | None) -> dict[str, int]:
     """``{reason: n}`` over every intent's ``autonomous.reasons`` (all statuses; §6.24)."""
     counts: dict[str, int] = {}
-    intents = _get(handoff, "intents")
+    intents = get_path(handoff, "intents")
     for i in intents if isinstance(intents, list) else []:
-        reasons = _get(i, "autonomous", "reasons")
+        reasons = get_path(i, "autonomous", "reasons")
         for r in reasons if isinstance(reasons, list) else []:
             if isinstance(r, str):
                 _count_into(counts, r)
@@ -89,12 +89,12 @@ def transport_gate_reason_counts(handoff: Mapping[str, Any] | None) -> dict[str,
     """``byPath.transportGated.byReason``: failed/ambiguous results of ``sprite_service``
     intents, by ``reasonCode`` (``transport_execution_blocked`` when it has none)."""
     transports: dict[Any, Any] = {}
-    intents = _get(handoff, "intents")
+    intents = get_path(handoff, "intents")
     for i in intents if isinstance(intents, list) else []:
         if isinstance(i, dict):
-            transports.setdefault(i.get("intentId"), _or(i.get("transport"), "local"))
+            transports.setdefault(i.get("intentId"), or_default(i.get("transport"), "local"))
     counts: dict[str, int] = {}
-    results = _get(handoff, "execution", "results")
+    results = get_path(handoff, "execution", "results")
     for r in results if isinstance(results, list) else []:
         if not isinstance(r, dict) or r.get("status") not in ("failed", "ambiguous"):
             continue
@@ -107,10 +107,10 @@ def transport_gate_reason_counts(handoff: Mapping[str, Any] | None) -> dict[str,
 
 def retry_guarded_intents(handoff: Mapping[str, Any] | None) -> dict[str, str]:
     """``{intentId: guard reason}`` of every intent the ledger still guards."""
-    ledger = _get(handoff, "intentAttempts")
+    ledger = get_path(handoff, "intentAttempts")
     out: dict[str, str] = {}
     for intent_id, entry in ledger.items() if isinstance(ledger, dict) else []:
-        guard = _get(entry, "retryGuard")
+        guard = get_path(entry, "retryGuard")
         if isinstance(guard, str):
             out[intent_id] = guard
     return out
@@ -121,7 +121,7 @@ def retry_guarded_intents(handoff: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _count_or_zero(obj: Any, key: str) -> Any:
     """jq ``.key // 0``."""
-    return _or(_get(obj, key), 0)
+    return or_default(get_path(obj, key), 0)
 
 
 def _drop_nulls(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,17 +146,18 @@ def status_handoff_section(
     byAutonomyReason, pendingManualOnlyCount, traceId, updatedAt``."""
     if handoff is None:
         return None
-    summary = _get(handoff, "summary")
-    intents = _get(handoff, "intents")
-    execution = _obj(_get(handoff, "execution"))
+    summary = get_path(handoff, "summary")
+    intents = get_path(handoff, "intents")
+    execution = as_object(get_path(handoff, "execution"))
     rollup = outcome_rollup(handoff, policy)
     return _drop_nulls(
         {
             "mode": handoff.get("mode"),
-            "reasonCodes": _or(handoff.get("reasonCodes"), []),
+            "reasonCodes": or_default(handoff.get("reasonCodes"), []),
             "summary": {
-                "intentCount": _or(
-                    _get(summary, "intentCount"), len(intents) if isinstance(intents, list) else 0
+                "intentCount": or_default(
+                    get_path(summary, "intentCount"),
+                    len(intents) if isinstance(intents, list) else 0,
                 ),
                 **{key: _count_or_zero(summary, key) for key in _SUMMARY_COUNTS},
                 "autonomousOutcomeRollup": rollup,
@@ -194,14 +195,14 @@ def status_autonomous_handoff(
     """fleet-status ``autonomous.handoff`` (§2.4): ``None`` without a handoff state."""
     if handoff is None:
         return None
-    summary = _get(handoff, "summary")
-    execution = _obj(_get(handoff, "execution"))
+    summary = get_path(handoff, "summary")
+    execution = as_object(get_path(handoff, "execution"))
     return _drop_nulls(
         {
             "autoEligibleIntentCount": _count_or_zero(summary, "autoEligibleIntentCount"),
             "manualOnlyIntentCount": _count_or_zero(summary, "manualOnlyIntentCount"),
             "pendingManualOnlyCount": pending_manual_only_count(handoff),
-            "executionMode": _or(execution.get("mode"), None),
+            "executionMode": or_default(execution.get("mode"), None),
             "executedCount": _count_or_zero(execution, "executedCount"),
             "ambiguousCount": _count_or_zero(execution, "ambiguousCount"),
             "failedCount": _count_or_zero(execution, "failedCount"),
@@ -219,8 +220,8 @@ def status_latest_handoff_telemetry(
     ``manual_backlog`` is the fallback when the row carries no ``pendingManualOnlyCount``)."""
     if row is None:
         return None
-    execution = _obj(row.get("execution"))
-    summary = _obj(_get(row, "summary", "summary"))
+    execution = as_object(row.get("execution"))
+    summary = as_object(get_path(row, "summary", "summary"))
     autonomous = execution.get("mode") == MODE_AUTONOMOUS
 
     def pick(key: str) -> Any:
@@ -266,6 +267,6 @@ def status_latest_handoff_telemetry(
                 "failed": pick("failedCount"),
                 "manual_backlog": pending if pending is not None else rollup.get("manual_backlog"),
             },
-            "reasonCodes": _or(_get(row, "summary", "reasonCodes"), []),
+            "reasonCodes": or_default(get_path(row, "summary", "reasonCodes"), []),
         }
     )

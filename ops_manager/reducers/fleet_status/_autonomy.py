@@ -28,9 +28,9 @@ from ops_manager.reducers.fleet_status._contract import (
     SUPPRESSION_CODES,
     TOP_CANDIDATES,
     SectionBuilder,
-    _count,
-    _default,
-    _drop_nulls,
+    count_or,
+    default_if_none,
+    drop_nulls,
 )
 
 # --- policy, handoff and autonomy (fed by policy-state.json / handoff-state.json) ----------
@@ -59,7 +59,7 @@ def policy_counts(policy_state: Mapping[str, Any]) -> dict[str, int]:
         "autoEligibleCount": len(autonomous_eligible_candidates(policy_state)),
         "manualOnlyCount": len(manual_only_candidates(policy_state)),
     }
-    return {key: _count(policy_state.get(key), fallback) for key, fallback in counted.items()}
+    return {key: count_or(policy_state.get(key), fallback) for key, fallback in counted.items()}
 
 
 def _severity_rank(candidate: Mapping[str, Any]) -> int:
@@ -81,13 +81,13 @@ def policy_section(policy_state: Mapping[str, Any] | None) -> dict[str, Any] | N
     if policy_state is None:
         return None
     counts = policy_counts(policy_state)
-    return _drop_nulls(
+    return drop_nulls(
         {
-            "mode": _default(policy_state.get("mode"), ADVISORY),
+            "mode": default_if_none(policy_state.get("mode"), ADVISORY),
             "candidateCount": counts["candidateCount"],
             "unsuppressedCount": counts["unsuppressedCount"],
             "suppressedCount": counts["suppressedCount"],
-            "reasonCodes": _default(policy_state.get("reasonCodes"), []),
+            "reasonCodes": default_if_none(policy_state.get("reasonCodes"), []),
             "topCandidates": top_candidates(policy_state),
             "traceId": policy_state.get("traceId"),
             "updatedAt": policy_state.get("updatedAt"),
@@ -172,14 +172,14 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _autopause_view(auto: Mapping[str, Any]) -> dict[str, Any]:
     """The eight keys of ``rollout.autopause`` / ``rollout.pause.auto`` (nulls kept)."""
     return {
-        "enabled": _default(auto.get("enabled"), True),
-        "active": _default(auto.get("active"), False),
-        "reasons": _default(auto.get("reasons"), []),
+        "enabled": default_if_none(auto.get("enabled"), True),
+        "active": default_if_none(auto.get("active"), False),
+        "reasons": default_if_none(auto.get("reasons"), []),
         "lookbackExecutions": auto.get("lookbackExecutions"),
         "minSampleSize": auto.get("minSampleSize"),
         "ambiguityRateThreshold": auto.get("ambiguityRateThreshold"),
         "failureRateThreshold": auto.get("failureRateThreshold"),
-        "metrics": _default(auto.get("metrics"), {}),
+        "metrics": default_if_none(auto.get("metrics"), {}),
     }
 
 
@@ -193,26 +193,26 @@ def rollout_view(policy_state: Mapping[str, Any] | None) -> dict[str, Any] | Non
     pause = _mapping(rollout.get("pause"))
     auto = _mapping(pause.get("auto"))
     autopause = _autopause_view(auto)
-    return _drop_nulls(
+    return drop_nulls(
         {
             "canaryPercent": rollout.get("canaryPercent"),
-            "scopeLoopIds": _default(rollout.get("scopeLoopIds"), []),
+            "scopeLoopIds": default_if_none(rollout.get("scopeLoopIds"), []),
             "selectorSalt": rollout.get("selectorSalt"),
             "candidateBuckets": {
-                key: _default(buckets.get(key), 0)
+                key: default_if_none(buckets.get(key), 0)
                 for key in ("inScopeCount", "inCohortCount", "outOfCohortCount")
             },
             "state": {
-                "active": _default(pause.get("active"), False),
-                "manualPauseActive": _default(pause.get("manual"), False),
+                "active": default_if_none(pause.get("active"), False),
+                "manualPauseActive": default_if_none(pause.get("manual"), False),
                 "autoPauseActive": autopause["active"],
-                "reasonCodes": _default(pause.get("reasons"), []),
+                "reasonCodes": default_if_none(pause.get("reasons"), []),
             },
             "autopause": autopause,
             "pause": {
-                "active": _default(pause.get("active"), False),
-                "reasons": _default(pause.get("reasons"), []),
-                "manual": _default(pause.get("manual"), False),
+                "active": default_if_none(pause.get("active"), False),
+                "reasons": default_if_none(pause.get("reasons"), []),
+                "manual": default_if_none(pause.get("manual"), False),
                 "auto": dict(autopause),
             },
         }
@@ -232,18 +232,18 @@ def autonomous_section(
     """
     if policy_state is None and handoff_state is None:
         return None
-    mode = _default(
+    mode = default_if_none(
         dig(policy_state if policy_state is not None else handoff_state, "mode"), ADVISORY
     )
     counts = policy_counts(policy_state) if policy_state is not None else None
     posture = governance_posture(policy_state, now)
     reasons = posture.reason_codes if posture is not None else ()
-    return _drop_nulls(
+    return drop_nulls(
         {
             "mode": mode,
             "enabled": mode == GUARDED_AUTO,
-            "policyReasonCodes": _default(dig(policy_state, "reasonCodes"), []),
-            "handoffReasonCodes": _default(dig(handoff_state, "reasonCodes"), []),
+            "policyReasonCodes": default_if_none(dig(policy_state, "reasonCodes"), []),
+            "handoffReasonCodes": default_if_none(dig(handoff_state, "reasonCodes"), []),
             "eligibleCandidateCount": counts["autoEligibleCount"] if counts else 0,
             "manualOnlyCandidateCount": counts["manualOnlyCount"] if counts else 0,
             "outcomeRollup": outcome_rollup(handoff_state, policy_state),

@@ -12,7 +12,7 @@ from ops_manager.reducers.fleet_status._contract import (
     SCHEMA_VERSION,
     STATUS_KEY_ORDER,
     SectionBuilder,
-    _default,
+    default_if_none,
 )
 from ops_manager.reducers.fleet_status._fleet import (
     exception_buckets,
@@ -71,8 +71,8 @@ def build_fleet_status(
         "generatedAt": format_ts(now),
         "source": {
             "repoPath": repo_path,
-            "fleetId": _default(
-                fleet_state.get("fleetId"), _default(registry.get("fleetId"), "default")
+            "fleetId": default_if_none(
+                fleet_state.get("fleetId"), default_if_none(registry.get("fleetId"), "default")
             ),
         },
         "fleet": fleet_section(fleet_state, results, rollup),

@@ -77,19 +77,19 @@ ARTIFACT_KEYS = ("stateFile", "healthFile", "cursorFile", "reconcileTelemetryFil
 SectionBuilder = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
-def _default(value: Any, fallback: Any) -> Any:
+def default_if_none(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value
 
 
-def _drop_nulls(obj: Mapping[str, Any]) -> dict[str, Any]:
+def drop_nulls(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if value is not None}
 
 
-def _unique_sorted(values: Any) -> list[str]:
+def unique_sorted(values: Any) -> list[str]:
     """jq ``unique`` over the string members (byte order = code point order for UTF-8)."""
     return sorted({v for v in values if isinstance(v, str)})
 
 
-def _count(value: Any, fallback: int) -> int:
+def count_or(value: Any, fallback: int) -> int:
     count = as_nonneg_int(value)
     return fallback if count is None else count

@@ -8,10 +8,10 @@ from typing import Any
 from ops_manager.reducers.fleet_status._contract import (
     ARTIFACT_KEYS,
     HEALTH_BUCKETS,
-    _count,
-    _default,
-    _drop_nulls,
-    _unique_sorted,
+    count_or,
+    default_if_none,
+    drop_nulls,
+    unique_sorted,
 )
 
 
@@ -65,7 +65,7 @@ def fleet_reason_codes(
         codes.append("fleet_health_critical")
     elif rollup.get("degraded", 0) > 0:
         codes.append("fleet_health_degraded")
-    return _unique_sorted(codes)
+    return unique_sorted(codes)
 
 
 def fleet_section(
@@ -77,15 +77,17 @@ def fleet_section(
 
     Counts come from the state and fall back to counting ``results``; nulls are kept.
     """
-    failed = _count(fleet_state.get("failedCount"), _status_count(results, "failed"))
-    succeeded = _count(fleet_state.get("successCount"), _status_count(results, "success"))
+    failed = count_or(fleet_state.get("failedCount"), _status_count(results, "failed"))
+    succeeded = count_or(fleet_state.get("successCount"), _status_count(results, "success"))
     return {
-        "status": _default(fleet_state.get("status"), "unknown"),
+        "status": default_if_none(fleet_state.get("status"), "unknown"),
         "reasonCodes": fleet_reason_codes(fleet_state, failed, succeeded, rollup),
-        "loopCount": _count(fleet_state.get("loopCount"), len(results)),
+        "loopCount": count_or(fleet_state.get("loopCount"), len(results)),
         "successCount": succeeded,
         "failedCount": failed,
-        "skippedCount": _count(fleet_state.get("skippedCount"), _status_count(results, "skipped")),
+        "skippedCount": count_or(
+            fleet_state.get("skippedCount"), _status_count(results, "skipped")
+        ),
         "startedAt": fleet_state.get("startedAt"),
         "updatedAt": fleet_state.get("updatedAt"),
         "durationSeconds": fleet_state.get("durationSeconds"),
@@ -98,7 +100,7 @@ def exception_buckets(results: Sequence[Mapping[str, Any]]) -> dict[str, list[st
     """Loop ids needing attention, each bucket unique-sorted (byte order)."""
 
     def ids(field: str, value: str) -> list[str]:
-        return _unique_sorted(r.get("loopId") for r in results if r.get(field) == value)
+        return unique_sorted(r.get("loopId") for r in results if r.get(field) == value)
 
     return {
         "reconcileFailures": ids("status", "failed"),
@@ -112,19 +114,19 @@ def loop_row(result: Mapping[str, Any]) -> dict[str, Any]:
     """One loop's drill-down row: outcome, health, trace and its artifact paths."""
     files = result.get("files")
     files = files if isinstance(files, dict) else {}
-    return _drop_nulls(
+    return drop_nulls(
         {
             "loopId": result.get("loopId"),
-            "status": _default(result.get("status"), "unknown"),
+            "status": default_if_none(result.get("status"), "unknown"),
             "reasonCode": result.get("reasonCode"),
             "reconcileStatus": result.get("reconcileStatus"),
-            "healthStatus": _default(result.get("healthStatus"), "unknown"),
-            "healthReasonCodes": _default(result.get("healthReasonCodes"), []),
+            "healthStatus": default_if_none(result.get("healthStatus"), "unknown"),
+            "healthReasonCodes": default_if_none(result.get("healthReasonCodes"), []),
             "transitionState": result.get("transitionState"),
             "durationSeconds": result.get("durationSeconds"),
             "traceId": result.get("traceId"),
-            "transport": _default(result.get("transport"), "local"),
-            "sprite": _default(result.get("sprite"), {}),
+            "transport": default_if_none(result.get("transport"), "local"),
+            "sprite": default_if_none(result.get("sprite"), {}),
             "artifacts": {key: files.get(key) for key in ARTIFACT_KEYS},
         }
     )
@@ -143,7 +145,7 @@ def trace_linkage(
     ``policyTraceId`` is added by :func:`autonomy_sections`.
     """
     fleet_trace = fleet_state.get("traceId")
-    loop_traces = _unique_sorted(r.get("traceId") for r in results)
+    loop_traces = unique_sorted(r.get("traceId") for r in results)
     non_empty = [t for t in loop_traces if t]
     shared = None
     if len(non_empty) == 1 and (not fleet_trace or fleet_trace == non_empty[0]):
@@ -155,10 +157,10 @@ def latest_telemetry_section(row: Mapping[str, Any] | None) -> dict[str, Any] | 
     """The last fleet reconcile telemetry row, summarised (``None`` when there is none)."""
     if row is None:
         return None
-    return _drop_nulls(
+    return drop_nulls(
         {
             "timestamp": row.get("timestamp"),
             "status": row.get("status"),
-            "reasonCodes": _default(row.get("reasonCodes"), []),
+            "reasonCodes": default_if_none(row.get("reasonCodes"), []),
         }
     )
