@@ -57,15 +57,15 @@ def path_or_none(value: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run one dispatch and print the state object."""
     from ops_manager.engine.alert_dispatch import DispatchSettings, dispatch
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.reducers.alerts import STATUS_CONFIG_INVALID
-    from ops_manager.store import LoopPaths, resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     max_escalations = nonneg_int(
         args.max_escalations, "--max-escalations must be a non-negative integer", 0
     )
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     state = dispatch(
         DispatchSettings(
             repo=paths.repo,

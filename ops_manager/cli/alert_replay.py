@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     """Replay and print the report."""
     from ops_manager.cli.alert_dispatch import path_or_none, trace_id_from
     from ops_manager.engine.alert_dispatch import ReplaySettings, replay
-    from ops_manager.store import LoopPaths, resolve_repo
+    from ops_manager.engine.paths import loop_paths
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     report = replay(
         ReplaySettings(
             repo=paths.repo,

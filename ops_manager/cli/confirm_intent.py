@@ -28,7 +28,7 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags, poll, print the outcome."""
     from ops_manager.engine.control import confirm_intent
-    from ops_manager.store import LoopPaths, resolve_repo
+    from ops_manager.engine.paths import loop_paths
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     timing_error = "timeout and interval must be non-negative integers"
     timeout = nonneg_int(args.timeout_seconds, timing_error, 30)
     interval = nonneg_int(args.interval_seconds, timing_error, 2)
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     outcome, code = confirm_intent(
         paths, intent, timeout_seconds=timeout, interval_seconds=interval
     )

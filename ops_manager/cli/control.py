@@ -54,7 +54,7 @@ def _env(name: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, run the intent, print the intents entry."""
     from ops_manager.engine.control import ControlSettings, run_control
-    from ops_manager.store import LoopPaths, resolve_repo
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.transports import TransportConfig
 
     repo_arg = require(args.repo, "--repo")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if transport == "sprite_service" and not base_url:
         raise OpsError("--service-base-url is required when --transport sprite_service")
 
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     settings = ControlSettings(
         repo=paths.repo,
         loop_id=paths.loop_id,

@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from ops_manager._timefmt import utc_now_epoch
     from ops_manager.cli._table import attention, loops_table, rank
     from ops_manager.engine.demo import append_progress, build_demo
+    from ops_manager.engine.paths import loop_paths_in
     from ops_manager.engine.reconcile import ReconcileSettings, reconcile
     from ops_manager.engine.status import loop_status
-    from ops_manager.store import LoopPaths
 
     out = sys.stdout.write
     root = Path(args.dir).absolute()
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     supervise_demo(root, {loop: repo for loop, (repo, _) in loops.items()}, out)
 
-    statuses = [loop_status(LoopPaths.for_loop(repo, loop)) for loop, (repo, _) in loops.items()]
+    statuses = [loop_status(loop_paths_in(repo, loop)) for loop, (repo, _) in loops.items()]
     out("\n$ ops-manager status --repo <repo> --loop <loop> --format table   (each loop)\n")
     out(loops_table(statuses, color=color_enabled(sys.stdout)))
     worst_first = sorted(statuses, key=lambda s: rank(str((s.get("health") or {}).get("status"))))

@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         HandoffSettings,
         fleet_handoff,
     )
+    from ops_manager.engine.paths import resolve_repo
     from ops_manager.reducers.fleet_handoff import MODE_AUTONOMOUS, MODE_MANUAL
-    from ops_manager.store import resolve_repo
 
     fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")

@@ -55,7 +55,7 @@ def _warn(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate the policy, write its artifacts and print the policy state."""
     from ops_manager.engine.fleet_policy import FleetPolicyFiles, fleet_policy
-    from ops_manager.store import resolve_repo
+    from ops_manager.engine.paths import resolve_repo
 
     fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")

@@ -58,7 +58,7 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, fan out, print the fleet state."""
     from ops_manager.engine.fleet_reconcile import FleetReconcileSettings, fleet_reconcile
-    from ops_manager.store import resolve_repo
+    from ops_manager.engine.paths import resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     max_parallel = positive_int(args.max_parallel, "--max-parallel must be an integer >= 1", 2)

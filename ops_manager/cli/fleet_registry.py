@@ -29,7 +29,7 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the normalised registry."""
     from ops_manager.engine.fleet_registry import load_registry
-    from ops_manager.store import resolve_repo
+    from ops_manager.engine.paths import resolve_repo
 
     repo = resolve_repo(require(args.repo, "--repo"))
     registry_file = Path(args.registry_file) if args.registry_file else None

@@ -62,7 +62,7 @@ def _path(value: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Print the fleet status document."""
     from ops_manager.engine.fleet_status import FleetStatusFiles, fleet_status
-    from ops_manager.store import resolve_repo
+    from ops_manager.engine.paths import resolve_repo
 
     fmt = output_format(args)
     repo = resolve_repo(require(args.repo, "--repo"))

@@ -45,8 +45,8 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate in the contract's order, evaluate, record, print."""
     from ops_manager.engine.drift import DriftRequest, profile_drift
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.reducers.drift import CONFIDENCES
-    from ops_manager.store import LoopPaths, resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     min_conf = choice(
         args.min_confidence, CONFIDENCES, f"--min-confidence {CONFIDENCE_MESSAGE}", "medium"
     )
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     drift = profile_drift(
         paths,
         DriftRequest(

@@ -36,8 +36,8 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the CI flow and print the result JSON."""
+    from ops_manager.engine.paths import resolve_repo
     from ops_manager.engine.promotion import PromotionCISettings, promotion_ci
-    from ops_manager.store import resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     settings = PromotionCISettings(

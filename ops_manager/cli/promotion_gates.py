@@ -71,8 +71,8 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate thresholds (table order), evaluate, print the result."""
+    from ops_manager.engine.paths import resolve_repo
     from ops_manager.engine.promotion import PromotionSettings, parse_thresholds, promotion_gates
-    from ops_manager.store import resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     thresholds = parse_thresholds(**threshold_values(args))

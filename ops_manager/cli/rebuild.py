@@ -27,13 +27,13 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 0 when no projection differs any more."""
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.engine.rebuild import rebuild
-    from ops_manager.store import LoopPaths, resolve_repo
 
     fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     report = rebuild(paths, write=bool(args.write))
     if fmt == "table":
         from ops_manager.cli._table import rebuild_table

@@ -81,6 +81,7 @@ def _env(name: str) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, resolve env and profile, run one pass."""
+    from ops_manager.engine.paths import loop_paths_in, resolve_repo
     from ops_manager.engine.profiles import default_profiles_path, load_catalog
     from ops_manager.engine.reconcile import TRANSPORTS, AlertOptions, ReconcileSettings, reconcile
     from ops_manager.reducers.thresholds import (
@@ -88,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         resolve_profile,
         validate_thresholds,
     )
-    from ops_manager.store import LoopPaths, resolve_repo
     from ops_manager.transports import TransportConfig
 
     repo_arg = require(args.repo, "--repo")
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     repo = resolve_repo(repo_arg)
-    paths = LoopPaths.for_loop(repo, loop_arg)
+    paths = loop_paths_in(repo, loop_arg)
     paths.ops_dir.mkdir(parents=True, exist_ok=True)
 
     # env fallbacks (flag > env > default); invalid env values are errors, like the flags

@@ -44,14 +44,14 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status object."""
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.engine.status import StatusFiles, loop_status
-    from ops_manager.store import LoopPaths, resolve_repo
 
     fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     window = positive_int(args.summary_window, "--summary-window must be an integer >= 1", 200)
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     overrides = {
         field: Path(value).absolute()
         for flag, field, _ in _FILE_FLAGS

@@ -77,10 +77,10 @@ def _lock(path: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, lock, listen, tick until told to stop."""
+    from ops_manager.engine.paths import fleet_paths, resolve_repo
     from ops_manager.engine.supervise import SuperviseSettings, Supervisor
     from ops_manager.engine.supervise_metrics import ListenerConfig, MetricsListener, health_verdict
     from ops_manager.engine.supervise_shards import Shard, shards_dir
-    from ops_manager.store import FleetPaths, resolve_repo
 
     repo = resolve_repo(require(args.repo, "--repo"))
     interval = _seconds(args.interval, "--interval", 30.0)
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         )
     # registry and environment are validated before anything is created on disk
     supervisor = Supervisor(settings)
-    paths = FleetPaths.for_repo(repo)
+    paths = fleet_paths(repo)
     lock_file = (
         shards_dir(paths) / f"{shard.stem}.lock" if shard else paths.fleet_dir / "supervise.lock"
     )

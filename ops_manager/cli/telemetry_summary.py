@@ -28,13 +28,13 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary; warnings about skipped rows go to stderr."""
+    from ops_manager.engine.paths import loop_paths
     from ops_manager.engine.telemetry_summary import telemetry_summary
-    from ops_manager.store import LoopPaths, resolve_repo
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
     window = positive_int(args.window, "--window must be an integer >= 1", 200)
-    paths = LoopPaths.for_loop(resolve_repo(repo_arg), loop_arg)
+    paths = loop_paths(repo_arg, loop_arg)
     result = telemetry_summary(
         paths,
         window=window,
