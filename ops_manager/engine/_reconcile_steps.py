@@ -78,10 +78,9 @@ class Observed:
 class Computed:
     """Everything the write phase persists, computed before anything is written."""
 
+    #: the pass's one clock value after observing: every ``updatedAt`` it writes and its
+    #: telemetry row's ``timestamp`` (so ``rebuild`` can restore projections from the rows)
     now: int
-    #: when the pass finished: its telemetry row's ``timestamp``, and the ``updatedAt`` of
-    #: the position it commits (so ``rebuild`` can restore that position from the row)
-    finished: int
     records: list[tuple[Path, dict[str, Any]]]
     warnings: list[str]
     merged: dict[str, Any] | None

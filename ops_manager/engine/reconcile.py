@@ -221,6 +221,7 @@ class _Pass:
     def _compute(self, prev: Previous, obs: Observed, started: int) -> Computed:
         s, files = self.s, self.files
         failure = obs.failure
+        # one clock value stamps the whole pass; its reconcile row records it (C-15c)
         now = self.clock()
         ok = failure is None
         records: list[tuple[Path, dict[str, Any]]] = []
@@ -277,12 +278,11 @@ class _Pass:
             if ok and extent is not None
             else (as_nonneg_int(prev.cursor.get("eventLineOffset")) or 0)
         )
-        finished = now  # one clock value stamps the whole pass (its reconcile row says it)
         telemetry_row = reconcile_telemetry_row(
             s,
             self.paths,
             started=started,
-            finished=finished,
+            finished=now,
             failure=failure,
             offset_before=prev.offset_before,
             offset_after=cursor_after,
@@ -304,11 +304,10 @@ class _Pass:
             merged=merged,
             records=records,
             warnings=warnings,
-            now=finished,
+            now=now,
         )
         return Computed(
             now=now,
-            finished=finished,
             records=records,
             warnings=warnings,
             merged=merged,
@@ -326,7 +325,7 @@ class _Pass:
         # A crash before the record is in place leaves the previous pass; after, the next
         # lock holder applies it. No mix of the two is ever visible to the next pass.
         files = self.files
-        ok, extent, now = obs.failure is None, obs.extent, out.finished
+        ok, extent, now = obs.failure is None, obs.extent, out.now
         rows: dict[Path, list[dict[str, Any]]] = {}
         for path, row in out.records:
             rows.setdefault(path, []).append(row)
