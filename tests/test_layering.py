@@ -35,20 +35,12 @@ LOWER_LAYERS = ("store", "reducers", "runtime", "transports", "model")
 #: finished for them: each needs an engine query or settings resolver for what it reads).
 #: Shrink this list; never grow it.
 FRONT_END_ALLOWED: dict[str, set[str]] = {
-    "ops_manager.cli.alert_dispatch": {"reducers"},
-    "ops_manager.cli.control": {"transports"},
-    "ops_manager.cli.fleet_handoff": {"reducers"},
-    "ops_manager.cli.health": {"reducers", "store"},
     "ops_manager.cli.poll": {"runtime", "store"},
-    "ops_manager.cli.profile_drift": {"reducers"},
     "ops_manager.cli.project_state": {"reducers", "runtime", "store"},
-    "ops_manager.cli.reconcile": {"reducers", "transports"},
     "ops_manager.cli.snapshot": {"runtime", "store"},
-    "ops_manager.cli.threshold_profile": {"reducers"},
     "ops_manager.console._api_fleet": {"store"},
     "ops_manager.console._api_rows": {"reducers", "store"},
     "ops_manager.console._api_slo": {"store"},
-    "ops_manager.console._api_sources": {"reducers"},
     "ops_manager.service._api": {"runtime", "store"},
     "ops_manager.service._idempotency": {"store"},
     "ops_manager.service._server": {"runtime"},

@@ -56,9 +56,8 @@ def path_or_none(value: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one dispatch and print the state object."""
-    from ops_manager.engine.alert_dispatch import DispatchSettings, dispatch
+    from ops_manager.engine.alert_dispatch import STATUS_CONFIG_INVALID, DispatchSettings, dispatch
     from ops_manager.engine.paths import loop_paths
-    from ops_manager.reducers.alerts import STATUS_CONFIG_INVALID
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")

@@ -53,9 +53,8 @@ def _env(name: str) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, run the intent, print the intents entry."""
-    from ops_manager.engine.control import ControlSettings, run_control
+    from ops_manager.engine.control import ControlSettings, TransportConfig, run_control
     from ops_manager.engine.paths import loop_paths
-    from ops_manager.transports import TransportConfig
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")

@@ -71,12 +71,13 @@ def configure(p: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order (§2.5), run the handoff, print the state."""
     from ops_manager.engine.fleet_handoff import (
+        MODE_AUTONOMOUS,
+        MODE_MANUAL,
         MODE_PLAN,
         HandoffSettings,
         fleet_handoff,
     )
     from ops_manager.engine.paths import resolve_repo
-    from ops_manager.reducers.fleet_handoff import MODE_AUTONOMOUS, MODE_MANUAL
 
     fmt = output_format(args)
     repo_arg = require(args.repo, "--repo")

@@ -1,24 +1,20 @@
 """``ops-manager health``: compute the health projection from state artifacts (``loop.md`` §3.4).
 
-Reads the given artifact files, calls :func:`ops_manager.reducers.health.compute_health` and
-prints the result. Writes nothing (reconcile is what writes ``OPS/health.json``).
+Validates the flags, calls :func:`ops_manager.engine.health.health_from_files` and prints the
+result. Writes nothing (reconcile is what writes ``OPS/health.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 from ops_manager._jsonfmt import dumps, nonempty_str
 from ops_manager._timefmt import parse_ts, utc_now_epoch
 from ops_manager.cli._parser import CommandParser, choice, nonneg_int
-from ops_manager.engine._files import last_jsonl_object
+from ops_manager.engine.health import HealthRequest, health_from_files
+from ops_manager.engine.profiles import Thresholds, thresholds_from_flags
 from ops_manager.errors import OpsError
-from ops_manager.reducers.health import HealthInputs, compute_health
-from ops_manager.reducers.thresholds import Thresholds, validate_thresholds
-from ops_manager.store import read_json_file
 
 HELP = "Compute the health projection from state artifacts (prints it; writes nothing)."
 
@@ -32,18 +28,18 @@ THRESHOLD_FLAGS: tuple[tuple[str, str], ...] = (
     ("--critical-transport-failure-streak", "critical_transport_failure_streak"),
 )
 
-#: (flag, dest, error prefix) of the JSON inputs
-_INPUT_FILES: tuple[tuple[str, str, str], ...] = (
-    ("--state-file", "state_file", "invalid state JSON"),
-    ("--heartbeat-state-file", "heartbeat_state_file", "invalid heartbeat state JSON"),
-    ("--sequence-state-file", "sequence_state_file", "invalid sequence state JSON"),
-    ("--transport-health-file", "transport_health_file", "invalid transport health JSON"),
+#: (flag, health input) of the JSON artifacts (``engine.health.ARTIFACTS`` reads them)
+_INPUT_FILES: tuple[tuple[str, str], ...] = (
+    ("--state-file", "state"),
+    ("--heartbeat-state-file", "heartbeat_state"),
+    ("--sequence-state-file", "sequence_state"),
+    ("--transport-health-file", "transport_health"),
 )
 
 
 def configure(parser: CommandParser) -> None:
     """Declare the flags of ``ops-manager health``."""
-    for flag, _dest, _err in _INPUT_FILES:
+    for flag, _field in _INPUT_FILES:
         parser.add_argument(flag, metavar="PATH", help="input artifact (missing -> {})")
     parser.add_argument("--intents-file", metavar="PATH", help="intents.jsonl (last row's status)")
     parser.add_argument("--trace-id", metavar="ID")
@@ -58,28 +54,6 @@ def configure(parser: CommandParser) -> None:
     parser.add_argument("--pretty", action="store_true")
 
 
-def _read_object(value: str | None, error: str) -> dict[str, Any]:
-    """An input artifact: absent flag or missing file -> ``{}``; bad JSON -> ``<error>: <p>``."""
-    if not value:
-        return {}
-    path = Path(value)
-    parsed = read_json_file(path, error)
-    if parsed is None:
-        return {}
-    if not isinstance(parsed, dict):
-        # a projection is always an object; anything else is as unusable as bad JSON
-        raise OpsError(f"{error}: {path}")
-    return parsed
-
-
-def _last_control_status(value: str | None) -> str | None:
-    """``status`` of the last complete intents row (a torn final line is not read)."""
-    if not value:
-        return None
-    row = last_jsonl_object(Path(value))
-    return nonempty_str(row.get("status")) if row is not None else None
-
-
 def parse_thresholds(args: argparse.Namespace) -> Thresholds:
     """Validate the six threshold flags and the three critical >= degraded pairs."""
     defaults = Thresholds()
@@ -90,13 +64,11 @@ def parse_thresholds(args: argparse.Namespace) -> Thresholds:
             f"{flag[2:]} must be a non-negative integer",
             getattr(defaults, field),
         )
-    thresholds = Thresholds(profile=nonempty_str(args.threshold_profile), **values)
-    validate_thresholds(thresholds)
-    return thresholds
+    return thresholds_from_flags(values, nonempty_str(args.threshold_profile))
 
 
-def build_inputs(args: argparse.Namespace) -> HealthInputs:
-    """Validate the flags and read every input artifact, in the contract's order."""
+def build_request(args: argparse.Namespace) -> HealthRequest:
+    """Validate the flags in the contract's order (the engine reads the artifacts)."""
     transport = choice(
         args.transport,
         ("local", "sprite_service"),
@@ -116,24 +88,20 @@ def build_inputs(args: argparse.Namespace) -> HealthInputs:
             raise OpsError("--now must be an ISO-8601 UTC timestamp")
     else:
         now = utc_now_epoch()
-    files = {dest: _read_object(getattr(args, dest), err) for _f, dest, err in _INPUT_FILES}
-    return HealthInputs(
+    return HealthRequest(
         now=now,
         trace_id=nonempty_str(args.trace_id),
         transport=transport,
         ingest_status=ingest_status,
         failure_code=nonempty_str(args.failure_code),
         thresholds=thresholds,
-        state=files["state_file"],
-        heartbeat_state=files["heartbeat_state_file"],
-        sequence_state=files["sequence_state_file"],
-        transport_health=files["transport_health_file"],
-        last_control_status=_last_control_status(args.intents_file),
+        files={field: getattr(args, f"{field}_file") for _flag, field in _INPUT_FILES},
+        intents_file=args.intents_file,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the health object (compact, or pretty with ``--pretty``)."""
-    health = compute_health(build_inputs(args))
+    health = health_from_files(build_request(args))
     sys.stdout.write(dumps(health, args.pretty) + "\n")
     return 0

@@ -44,9 +44,8 @@ def configure(p: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate in the contract's order, evaluate, record, print."""
-    from ops_manager.engine.drift import DriftRequest, profile_drift
+    from ops_manager.engine.drift import CONFIDENCES, DriftRequest, profile_drift
     from ops_manager.engine.paths import loop_paths
-    from ops_manager.reducers.drift import CONFIDENCES
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")

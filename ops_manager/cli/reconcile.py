@@ -82,14 +82,14 @@ def _env(name: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Validate flags in the contract's order, resolve env and profile, run one pass."""
     from ops_manager.engine.paths import loop_paths_in, resolve_repo
-    from ops_manager.engine.profiles import default_profiles_path, load_catalog
-    from ops_manager.engine.reconcile import TRANSPORTS, AlertOptions, ReconcileSettings, reconcile
-    from ops_manager.reducers.thresholds import (
-        apply_precedence,
-        resolve_profile,
-        validate_thresholds,
+    from ops_manager.engine.profiles import load_profile, thresholds_over_profile
+    from ops_manager.engine.reconcile import (
+        TRANSPORTS,
+        AlertOptions,
+        ReconcileSettings,
+        TransportConfig,
+        reconcile,
     )
-    from ops_manager.transports import TransportConfig
 
     repo_arg = require(args.repo, "--repo")
     loop_arg = require(args.loop, "--loop")
@@ -120,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
     # env fallbacks (flag > env > default); invalid env values are errors, like the flags
     token = args.service_token or _env("OPS_MANAGER_SERVICE_TOKEN")
     trace_id = args.trace_id or _env("OPS_MANAGER_TRACE_ID") or new_trace_id()
-    profile_name = args.threshold_profile or _env("OPS_MANAGER_THRESHOLD_PROFILE")
-    profiles_file = Path(args.thresholds_file) if args.thresholds_file else default_profiles_path()
     env_min_confidence = "medium"
     if args.drift_min_confidence is None:
         env_min_confidence = choice(
@@ -151,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             "true",
         )
 
-    catalog = load_catalog(profiles_file)
-    resolved = resolve_profile(catalog, profile_name)
+    # the catalog file and the profile name: flag > env > default (engine.profiles)
+    resolved, known_profiles = load_profile(args.thresholds_file, args.threshold_profile)
     min_confidence = choice(
         args.drift_min_confidence,
         CONFIDENCES,
@@ -162,23 +160,12 @@ def run(args: argparse.Namespace) -> int:
     explicit: dict[str, int | None] = {}
     for flag in THRESHOLD_FLAGS:
         raw = getattr(args, flag.replace("-", "_"))
-        explicit[flag] = (
+        explicit[flag.replace("-", "_")] = (
             nonneg_int(raw, f"{flag} must be a non-negative integer", 0)
             if raw is not None
             else None
         )
-    thresholds = apply_precedence(
-        resolved,
-        {
-            "degradedIngestLagSeconds": explicit["degraded-ingest-lag-seconds"],
-            "criticalIngestLagSeconds": explicit["critical-ingest-lag-seconds"],
-            "degradedTransportFailureStreak": explicit["degraded-transport-failure-streak"],
-            "criticalTransportFailureStreak": explicit["critical-transport-failure-streak"],
-        },
-        explicit["degraded-heartbeat-lag-seconds"],
-        explicit["critical-heartbeat-lag-seconds"],
-    )
-    validate_thresholds(thresholds)
+    thresholds = thresholds_over_profile(resolved, explicit)
 
     base_url = args.service_base_url or None
     if transport == "sprite_service" and not base_url:
@@ -209,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         drift_summary_window=drift_window,
         drift_state_file=_path(args.drift_state_file),
         drift_history_file=_path(args.drift_history_file),
-        known_profiles=frozenset(catalog["profiles"]),
+        known_profiles=known_profiles,
         alerts=AlertOptions(
             # None: the dispatcher falls back to $OPS_MANAGER_ALERT_SINKS_FILE, then the default
             config_file=Path(args.alert_config_file) if args.alert_config_file else None,

@@ -7,8 +7,7 @@ import sys
 
 from ops_manager._jsonfmt import dumps
 from ops_manager.cli._parser import CommandParser
-from ops_manager.engine.profiles import load_catalog, profiles_path
-from ops_manager.reducers.thresholds import profile_names, resolve_profile
+from ops_manager.engine.profiles import names_from_file, profiles_path, resolve_from_file
 
 HELP = "Resolve a threshold profile from the catalog (or --list the profile names)."
 
@@ -28,10 +27,9 @@ def configure(parser: CommandParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the resolved profile object, or the sorted profile names with ``--list``."""
     path = profiles_path(args.profiles_file)
-    catalog = load_catalog(path)
     if args.list:
-        sys.stdout.write("".join(f"{name}\n" for name in profile_names(catalog)))
+        sys.stdout.write("".join(f"{name}\n" for name in names_from_file(path)))
         return 0
-    resolved = resolve_profile(catalog, args.profile)
+    resolved = resolve_from_file(path, args.profile)
     sys.stdout.write(dumps(resolved.to_json(str(path)), args.pretty) + "\n")
     return 0

@@ -130,8 +130,7 @@ def run_handoff_confirm(repo: Path, request: ConfirmRequest) -> JSON:
     control, appends the plan and execute rows to ``telemetry/handoff.jsonl`` and rewrites
     ``handoff-state.json``. Raises :class:`OpsError` with the command's message.
     """
-    from ops_manager.engine.fleet_handoff import HandoffSettings, fleet_handoff
-    from ops_manager.reducers.fleet_handoff import MODE_MANUAL
+    from ops_manager.engine.fleet_handoff import MODE_MANUAL, HandoffSettings, fleet_handoff
 
     settings = HandoffSettings(
         repo=repo,

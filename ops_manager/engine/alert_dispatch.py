@@ -476,6 +476,7 @@ def iter_outbox(paths: LoopPaths, outbox_file: Path | None = None) -> Iterator[O
 
 
 __all__ = [
+    "STATUS_CONFIG_INVALID",
     "DispatchEffects",
     "DispatchFiles",
     "DispatchSettings",

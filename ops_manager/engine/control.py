@@ -62,10 +62,10 @@ from ops_manager.transports import (
     ControlExecution,
     ControlRequest,
     Transport,
-    TransportConfig,
     get_transport,
 )
 from ops_manager.transports import ControlSettings as ControlSettings
+from ops_manager.transports import TransportConfig as TransportConfig
 
 #: transports whose remote side deduplicates by idempotency key itself
 REMOTE_DEDUP_TRANSPORTS = frozenset({"sprite_service"})

@@ -18,6 +18,7 @@ from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine.telemetry_summary import iter_lines_reverse
 from ops_manager.errors import OpsError
 from ops_manager.reducers.drift import (
+    CONFIDENCES,
     DriftInputs,
     check_known_profiles,
     drift_history_row,
@@ -169,6 +170,7 @@ def summary_recommendation(summary: Mapping[str, Any] | None) -> tuple[str, str,
 
 
 __all__ = [
+    "CONFIDENCES",
     "DriftRequest",
     "drift_inputs",
     "last_drift_from_history",

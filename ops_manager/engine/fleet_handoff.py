@@ -50,6 +50,8 @@ from ops_manager._timefmt import format_ts, utc_now_epoch
 from ops_manager.engine.fleet_registry import load_registry
 from ops_manager.errors import CorruptStreamError, OpsError
 from ops_manager.reducers import fleet_handoff as rh
+from ops_manager.reducers.fleet_handoff import MODE_AUTONOMOUS as MODE_AUTONOMOUS
+from ops_manager.reducers.fleet_handoff import MODE_MANUAL as MODE_MANUAL
 from ops_manager.store import (
     Append,
     FleetPaths,

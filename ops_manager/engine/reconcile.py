@@ -89,6 +89,7 @@ from ops_manager.transports import (
     Transport,
     get_transport,
 )
+from ops_manager.transports import TransportConfig as TransportConfig
 
 
 def reconcile(
@@ -389,5 +390,6 @@ __all__ = [
     "ReconcileFiles",
     "ReconcileResult",
     "ReconcileSettings",
+    "TransportConfig",
     "reconcile",
 ]
