@@ -11,11 +11,12 @@ import pytest
 from ops_manager.errors import CorruptStreamError, OpsError
 from ops_manager.store import (
     LoopPaths,
+    Stream,
     append_line,
     exclusive_lock,
+    iter_records,
     last_complete_line,
     read_json_file,
-    read_stream,
     validate_loop_id,
     write_json,
 )
@@ -45,9 +46,8 @@ def test_stream_torn_tail_is_ignored_and_reported(tmp_path: Path) -> None:
     append_line(path, {"n": 2})
     with open(path, "ab") as handle:
         handle.write(b'{"n": 3')  # a write in progress
-    read = read_stream(path)
-    assert [r["n"] for r in read.records] == [1, 2]
-    assert read.torn_tail_bytes == len(b'{"n": 3')
+    assert [r["n"] for _, r in iter_records(path)] == [1, 2]
+    assert Stream(path).torn_tail_bytes() == len(b'{"n": 3')
     assert last_complete_line(path) == b'{"n":2}'
 
 
@@ -55,7 +55,7 @@ def test_stream_corruption_in_the_middle_names_file_and_line(tmp_path: Path) -> 
     path = tmp_path / "s.jsonl"
     path.write_bytes(b'{"n":1}\n\nnot json\n{"n":2}\n')
     with pytest.raises(CorruptStreamError) as info:
-        read_stream(path)
+        list(iter_records(path))
     assert info.value.line == 3
     assert str(path) in info.value.message
 
@@ -83,7 +83,7 @@ def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    records = read_stream(path).records
+    records = [r for _, r in iter_records(path)]
     assert len(records) == 800
     assert all(r["p"] == payload for r in records)
 

@@ -14,24 +14,37 @@ from ops_manager.store._commit import (
     stream_size,
 )
 from ops_manager.store._fleet_paths import FleetPaths
-from ops_manager.store._jsonl import (
-    StreamRead,
+from ops_manager.store._lock import exclusive_lock, pid_alive
+from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
+from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
+from ops_manager.store._stream import (
+    Check,
+    Intact,
+    Position,
+    Read,
+    Rewritten,
+    Rotated,
+    Stream,
+    Truncated,
     append_line,
     append_lines,
     iter_records,
     last_complete_line,
-    read_stream,
 )
-from ops_manager.store._lock import exclusive_lock, pid_alive
-from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
-from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
 
 __all__ = [
     "Append",
+    "Check",
     "FleetPaths",
+    "Intact",
     "LoopPaths",
+    "Position",
+    "Read",
     "Replace",
-    "StreamRead",
+    "Rewritten",
+    "Rotated",
+    "Stream",
+    "Truncated",
     "append_line",
     "append_lines",
     "apply_pending",
@@ -46,7 +59,6 @@ __all__ = [
     "pid_alive",
     "read_json_file",
     "read_json_or_empty",
-    "read_stream",
     "remove_dead_temps",
     "resolve_repo",
     "rows_append",

@@ -27,9 +27,10 @@ The fleet commands do the same under the fleet lock, all through one record,
 ``FLEET/.fleet-commit.json`` (:func:`locked` takes the lock and applies it first;
 :func:`finish_pending` before a read outside the lock).
 
-The fsync policy, in one place: the commit record is fsynced (file and directory); stream
-appends and projection replacements are not. After a process kill that loses nothing: the
-page cache holds every completed write and the record re-applies the rest. After a power
+The fsync policy: the commit record is fsynced (file and directory); stream appends (all
+through :meth:`~ops_manager.store.Stream.append_bytes`) and projection replacements are
+not. After a process kill that loses nothing: the page cache holds every completed write
+and the record re-applies the rest. After a power
 loss the record, if present, is re-applied; projections are replaced by rename, which ext4
 and xfs order after the data they name, and every projection is read leniently and can be
 re-derived (``rebuild``).
@@ -46,9 +47,10 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import dumps, dumps_compact, json_text_bytes
+from ops_manager._jsonfmt import dumps, json_text_bytes
 from ops_manager.store._atomic import replace_bytes, write_atomic
 from ops_manager.store._lock import exclusive_lock
+from ops_manager.store._stream import Stream, encode_rows
 
 
 @attrs.frozen
@@ -70,8 +72,7 @@ class Replace:
 
 def rows_append(path: Path, rows: Sequence[Mapping[str, Any]]) -> Append:
     """An :class:`Append` of ``rows`` as compact JSON lines, from the stream's size now."""
-    data = json_text_bytes("".join(dumps_compact(row) + "\n" for row in rows))
-    return Append(path, stream_size(path), data)
+    return Append(path, stream_size(path), encode_rows(rows))
 
 
 def json_replace(path: Path, value: Any, pretty: bool = False) -> Replace:
@@ -81,10 +82,7 @@ def json_replace(path: Path, value: Any, pretty: bool = False) -> Replace:
 
 def stream_size(path: Path) -> int:
     """The size of a stream file (0 when it does not exist yet)."""
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+    return Stream(path).size()
 
 
 def commit(record: Path, appends: Sequence[Append], replaces: Sequence[Replace]) -> None:
@@ -206,26 +204,8 @@ def _apply(doc: dict[str, Any]) -> None:
 
 
 def _append_once(path: Path, size_before: int, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_APPEND: every write lands at the end, even if another writer appended since the
-    # size was read (a seek-then-write could overwrite its row)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        done = 0
-        if size > size_before:
-            os.lseek(fd, size_before, os.SEEK_SET)
-            there = os.read(fd, len(data))
-            if there == data:
-                return  # applied before the crash (whatever was appended after it)
-            if size == size_before + len(there) and data.startswith(there):
-                done = len(there)  # killed mid-append, and the file ends there: the rest
-        view = memoryview(data)[done:]
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    finally:
-        os.close(fd)
+    # a name of its own: the crash tests interrupt the pass at each of its writes
+    Stream(path).append_bytes(data, size_before)
 
 
 def _replace(path: Path, data: bytes) -> None:

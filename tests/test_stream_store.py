@@ -1,0 +1,121 @@
+"""``store.Stream``: typed results of a position check, resuming, tails."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ops_manager.store import (
+    Intact,
+    Position,
+    Read,
+    Rewritten,
+    Rotated,
+    Stream,
+    Truncated,
+)
+
+
+def _rows(n: int) -> list[dict[str, object]]:
+    return [{"event": "e", "timestamp": "2026-01-01T00:00:00Z", "i": i} for i in range(n)]
+
+
+def _read(stream: Stream, position: Position) -> Read:
+    found = stream.read_from(position)
+    assert isinstance(found, Read), found
+    return found
+
+
+def test_growth_and_partial_last_line(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    stream.append(_rows(2))
+    first = _read(stream, Position())
+    assert [json.loads(line)["i"] for line in first.lines] == [0, 1]
+    end = first.position_after(2)
+    assert end.line_offset == 2 and end.byte_offset == stream.size()
+    stream.append(_rows(1))
+    with open(stream.path, "ab") as handle:
+        handle.write(b'{"i": 9')  # a write in progress
+    more = _read(stream, end)
+    assert [json.loads(line)["i"] for line in more.lines] == [0]
+    assert more.torn_tail_bytes == len(b'{"i": 9')
+    assert isinstance(stream.check(end), Intact)
+
+
+def test_truncation_rewrite_and_rotation_are_typed(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    stream.append(_rows(3))
+    pos = _read(stream, Position()).position_after(3)
+    data = stream.path.read_bytes()
+    # truncated in place
+    stream.path.write_bytes(data[:-5])
+    assert stream.check(pos) == Truncated(len(data) - 5)
+    assert stream.check(pos).reason == "truncated"
+    # rewritten in place: same size, other bytes in the fingerprinted line
+    stream.path.write_bytes(data.replace(b'"i":2', b'"i":7'))
+    assert isinstance(stream.read_from(pos), Rewritten)
+    # rotated: another file at the path (same length, other bytes)
+    other = tmp_path / "new.jsonl"
+    other.write_bytes(data.replace(b'"i":2', b'"i":8'))
+    os.replace(other, stream.path)
+    assert stream.check(pos) == Rotated(len(data), "rewritten")
+    # a position read from JSON has no inode: the same file is a rewrite to it
+    assert isinstance(stream.check(Position.from_json(pos.to_json()) or pos), Rewritten)
+    stream.path.unlink()
+    assert stream.check(pos) == Truncated(0)
+    assert isinstance(stream.check(Position()), Intact)
+
+
+def test_position_at_line_matches_the_read(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    stream.append(_rows(5))
+    read = _read(stream, Position())
+    for k in range(6):
+        assert stream.position_at_line(k) == read.position_after(k)
+    assert stream.position_at_line(6) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=6))),
+    blanks=st.sets(st.integers(0, 20)),
+    split=st.integers(0, 30),
+)
+def test_read_from_p_then_on_equals_reading_all(
+    tmp_path_factory: object, rows: list[dict[str, object]], blanks: set[int], split: int
+) -> None:
+    path = Path(str(tmp_path_factory.mktemp("p"))) / "s.jsonl"  # type: ignore[attr-defined]
+    stream = Stream(path)
+    path.write_bytes(b"")
+    for i, row in enumerate(rows):
+        stream.append([row])
+        if i in blanks:
+            with open(path, "ab") as handle:
+                handle.write(b"  \n")
+    whole = _read(stream, Position())
+    k = min(split, len(whole.lines))
+    rest = _read(stream, whole.position_after(k))
+    assert whole.lines[:k] + rest.lines == whole.lines
+    assert rest.position_after(len(rest.lines)) == whole.position_after(len(whole.lines))
+    naive = path.read_bytes().split(b"\n")[:-1]
+    assert whole.lines == naive
+    for n in (0, 1, 3, len(naive) + 1):
+        assert stream.tail(n) == (naive[-n:] if n else [])
+    nonblank = [line for line in naive if line.strip()]
+    assert stream.last() == (nonblank[-1] if nonblank else None)
+
+
+def test_append_bytes_with_size_before_is_idempotent(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    stream.append(_rows(1))
+    before = stream.size()
+    data = b'{"a":1}\n{"a":2}\n'
+    stream.append_bytes(data[:5], before)  # a kill mid-append
+    stream.append_bytes(data, before)
+    stream.append_bytes(data, before)  # applied again after a crash: left alone
+    assert stream.path.read_bytes().endswith(b"}\n" + data)
+    assert len(stream.path.read_bytes().split(b"\n")) == 4
