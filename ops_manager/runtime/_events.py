@@ -27,22 +27,19 @@ or rejected exactly as by iterating the reader, and nothing written anywhere cha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int
 from ops_manager.errors import OpsError
+from ops_manager.store._stream import Position, check_open, count_newlines_in, fingerprint
 
 #: chunk size of the newline-counting scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 #: one event as a fold consumes it: (physical line, parsed raw object, name, timestamp)
 EventTuple = tuple[int, dict[str, Any], str, str]
@@ -81,55 +78,9 @@ def loads_json(data: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-@attrs.frozen
-class StreamPosition:
-    """A resumable position in ``events.jsonl``, fingerprinted by its last consumed line."""
-
-    #: byte just after the last consumed line
-    byte_offset: int = 0
-    #: physical lines consumed (== the cursor's ``eventLineOffset``)
-    line_offset: int = 0
-    #: sha256 hex of the last consumed physical line, including its ``b"\n"``
-    last_line_sha256: str | None = None
-    #: length of that line including its ``b"\n"``
-    last_line_bytes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """The on-disk shape (the ``position`` key of a cursor file)."""
-        return {
-            "byteOffset": self.byte_offset,
-            "lineOffset": self.line_offset,
-            "lastLineSha256": self.last_line_sha256,
-            "lastLineBytes": self.last_line_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, obj: object) -> StreamPosition | None:
-        """Read a stored position; ``None`` if it is malformed or inconsistent.
-
-        Tolerant by design: a bad position only costs a rescan (the caller falls back to the
-        cursor's plain line offset), never a wrong read.
-        """
-        if not isinstance(obj, dict):
-            return None
-        byte_offset = as_nonneg_int(obj.get("byteOffset"))
-        line_offset = as_nonneg_int(obj.get("lineOffset"))
-        line_bytes = as_nonneg_int(obj.get("lastLineBytes", 0))
-        sha = obj.get("lastLineSha256")
-        if byte_offset is None or line_offset is None or line_bytes is None:
-            return None
-        # zero lines consumed <=> zero bytes consumed; a line is at least its b"\n"
-        if (byte_offset == 0) != (line_offset == 0) or line_offset > byte_offset:
-            return None
-        if sha is None:
-            if line_offset == 0:
-                return cls()
-            return cls(byte_offset=byte_offset, line_offset=line_offset)
-        if not isinstance(sha, str) or not _SHA256_HEX.match(sha):
-            return None
-        if line_offset == 0 or not 1 <= line_bytes <= byte_offset:
-            return None
-        return cls(byte_offset, line_offset, sha, line_bytes)
+#: a resumable position in ``events.jsonl``: the store's one position type (the runtime's
+#: log is read with the same fingerprint rules as every other stream)
+StreamPosition = Position
 
 
 @attrs.frozen
@@ -150,10 +101,6 @@ class EventLine:
         return iter((self.line, self.raw, self.name, self.timestamp))
 
 
-def _fingerprint(line: bytes) -> str:
-    return hashlib.sha256(line).hexdigest()
-
-
 def _open_events(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
@@ -165,33 +112,10 @@ def _open_events(path: Path) -> BinaryIO:
         raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
 
 
-def _count_newlines(handle: BinaryIO, start: int, end: int | None) -> tuple[int, int]:
-    """Count ``\\n`` in ``[start, end)`` (``end=None``: to EOF) without parsing anything.
-
-    Returns ``(count, bytes_after_last_newline)``; the second value is the length of an
-    unterminated tail (or of the whole range when it holds no newline).
-    """
-    handle.seek(start)
-    count = 0
-    pos = start
-    last_nl_end = start
-    while end is None or pos < end:
-        want = _CHUNK if end is None else min(_CHUNK, end - pos)
-        chunk = handle.read(want)
-        if not chunk:
-            break
-        found = chunk.count(b"\n")
-        if found:
-            count += found
-            last_nl_end = pos + chunk.rfind(b"\n") + 1
-        pos += len(chunk)
-    return count, pos - last_nl_end
-
-
 def count_newlines(path: Path, start: int = 0, end: int | None = None) -> int:
     """Number of ``\\n`` bytes of ``path`` in ``[start, end)`` (``wc -l`` of that range)."""
     with _open_events(path) as handle:
-        return _count_newlines(handle, start, end)[0]
+        return count_newlines_in(handle, start, end)[0]
 
 
 def _line_ending_at(handle: BinaryIO, end: int) -> bytes:
@@ -224,32 +148,11 @@ def verify_position(path: Path, pos: StreamPosition) -> str | None:
         return None
     try:
         with open(path, "rb") as handle:
-            return _verify_open(handle, pos)
+            return check_open(handle, pos).reason
     except FileNotFoundError:
         return "truncated"
     except OSError as exc:
         raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
-
-
-def _verify_open(handle: BinaryIO, pos: StreamPosition) -> str | None:
-    size = os.fstat(handle.fileno()).st_size
-    if size < pos.byte_offset:
-        return "truncated"
-    if pos.last_line_sha256 is None:
-        # no fingerprint (hand-written position): at least insist on a line boundary
-        handle.seek(pos.byte_offset - 1)
-        return None if handle.read(1) == b"\n" else "rewritten"
-    line_start = pos.byte_offset - pos.last_line_bytes
-    handle.seek(max(line_start - 1, 0))
-    data = handle.read(pos.last_line_bytes + (1 if line_start > 0 else 0))
-    if line_start > 0:
-        # the fingerprinted line must start a line, not be the tail of a longer one
-        if data[:1] != b"\n":
-            return "rewritten"
-        data = data[1:]
-    if _fingerprint(data) != pos.last_line_sha256:
-        return "rewritten"
-    return None
 
 
 def position_for_line_offset(path: Path, line_offset: int) -> StreamPosition:
@@ -275,7 +178,7 @@ def position_for_line_offset(path: Path, line_offset: int) -> StreamPosition:
                     idx = chunk.find(b"\n", idx + 1)
                 end = base + idx + 1
                 line = _line_ending_at(handle, end)
-                return StreamPosition(end, line_offset, _fingerprint(line), len(line))
+                return StreamPosition(end, line_offset, fingerprint(line), len(line))
             seen += found
             base += len(chunk)
     raise OpsError(
@@ -396,11 +299,11 @@ class EventReader:
                 self.events_emitted = emitted
                 if last_raw is not None:
                     self.position = StreamPosition(
-                        last_end, last_line, _fingerprint(last_raw), len(last_raw)
+                        last_end, last_line, fingerprint(last_raw), len(last_raw)
                     )
             if stopped_early:
                 # count the rest without parsing it: total_lines stays exact at bytes.count speed
-                rest, torn = _count_newlines(handle, offset, end)
+                rest, torn = count_newlines_in(handle, offset, end)
                 line_no += rest
             self.total_lines = line_no
             self.torn_tail_bytes = torn
@@ -534,10 +437,10 @@ class EventReader:
                 self.events_emitted = emitted
                 if last_raw is not None:
                     self.position = StreamPosition(
-                        last_end, last_line, _fingerprint(last_raw), len(last_raw)
+                        last_end, last_line, fingerprint(last_raw), len(last_raw)
                     )
             if stopped_early:
-                rest, torn = _count_newlines(handle, offset, end)
+                rest, torn = count_newlines_in(handle, offset, end)
                 line_no += rest
             self.total_lines = line_no
             self.torn_tail_bytes = torn
