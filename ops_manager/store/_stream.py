@@ -37,7 +37,9 @@ from ops_manager.errors import CorruptStreamError
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
-#: largest block of the backward reads (they start at 4 KiB: a last line is usually short)
+#: first block of the backward reads (a last line is usually short); it doubles up to _BLOCK
+_FIRST_BLOCK = 4096
+#: largest block of the backward reads
 _BLOCK = 64 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -229,7 +231,7 @@ def count_newlines_in(handle: BinaryIO, start: int, end: int | None) -> tuple[in
 
 def _complete_end(handle: BinaryIO, size: int) -> int:
     """The offset just after the last ``\\n`` before ``size`` (0 when there is none)."""
-    pos, block = size, 4096
+    pos, block = size, _FIRST_BLOCK
     while pos > 0:
         step = min(block, pos)
         pos -= step
@@ -403,7 +405,8 @@ class Stream:
             return
         with handle:
             pos = _complete_end(handle, handle.seek(0, os.SEEK_END))
-            carry, block = b"", 4096  # carry: the (partial) first line of the last block
+            # carry: the (partial) first line of the block read last
+            carry, block = b"", _FIRST_BLOCK
             while pos > 0:
                 step = min(block, pos)
                 pos -= step
