@@ -243,6 +243,40 @@ def _complete_end(handle: BinaryIO, size: int) -> int:
     return 0
 
 
+def read_open(handle: BinaryIO, position: Position, end: int | None = None) -> Read | Check:
+    """:meth:`Stream.read_from` on an open file."""
+    found = check_open(handle, position)
+    if not isinstance(found, Intact):
+        return found
+    stop = found.size if end is None else min(end, found.size)
+    handle.seek(position.byte_offset)
+    data = handle.read(max(0, stop - position.byte_offset))
+    file_id = _file_id(handle)[1]
+    cut = data.rfind(b"\n") + 1
+    return Read(position, data[:cut].split(b"\n")[:-1], len(data) - cut, file_id)
+
+
+def position_at_line_in(handle: BinaryIO, line_offset: int) -> Position | None:
+    """:meth:`Stream.position_at_line` on an open file (the runtime reader holds one)."""
+    if line_offset <= 0:
+        return Position()
+    handle.seek(0)
+    seen = base = 0
+    while chunk := handle.read(_CHUNK):
+        found = chunk.count(b"\n")
+        if seen + found >= line_offset:
+            idx = -1
+            for _ in range(line_offset - seen):
+                idx = chunk.find(b"\n", idx + 1)
+            end = base + idx + 1
+            start = _complete_end(handle, end - 1)
+            handle.seek(start)
+            return Position.after(end, line_offset, handle.read(end - start))
+        seen += found
+        base += len(chunk)
+    return None
+
+
 class Stream:
     """One append-only JSONL file (it need not exist yet)."""
 
@@ -315,15 +349,7 @@ class Stream:
         or what :meth:`check` found instead of an :class:`Intact` file. A missing file
         raises ``FileNotFoundError``."""
         with self.open() as handle:
-            found = check_open(handle, position)
-            if not isinstance(found, Intact):
-                return found
-            stop = found.size if end is None else min(end, found.size)
-            handle.seek(position.byte_offset)
-            data = handle.read(max(0, stop - position.byte_offset))
-            file_id = _file_id(handle)[1]
-        cut = data.rfind(b"\n") + 1
-        return Read(position, data[:cut].split(b"\n")[:-1], len(data) - cut, file_id)
+            return read_open(handle, position, end)
 
     def position_at_line(self, line_offset: int) -> Position | None:
         """The position just after physical line ``line_offset``, by one scan from the start;
@@ -331,20 +357,28 @@ class Stream:
         if line_offset <= 0:
             return Position()
         with self.open() as handle:
-            seen = base = 0
-            while chunk := handle.read(_CHUNK):
-                found = chunk.count(b"\n")
-                if seen + found >= line_offset:
-                    idx = -1
-                    for _ in range(line_offset - seen):
-                        idx = chunk.find(b"\n", idx + 1)
-                    end = base + idx + 1
-                    start = _complete_end(handle, end - 1)
-                    handle.seek(start)
-                    return Position.after(end, line_offset, handle.read(end - start))
-                seen += found
-                base += len(chunk)
-        return None
+            return position_at_line_in(handle, line_offset)
+
+    def read_after_line(self, line_offset: int, hint: Position | None = None) -> Read | int:
+        """The complete lines after physical line ``line_offset``, in one open of the file.
+
+        They are read from ``hint`` when it is a fingerprinted position at that line and
+        :func:`check_open` finds it :class:`Intact` (O(1)); otherwise (no hint, a rewrite,
+        a truncation) the line is found by one scan from the start. When the file has fewer
+        complete lines than ``line_offset``, their number is returned instead. A missing
+        file raises ``FileNotFoundError``.
+        """
+        with self.open() as handle:
+            if hint is not None and hint.line_offset == line_offset and hint.last_line_sha256:
+                found = read_open(handle, hint)
+                if isinstance(found, Read):
+                    return found
+            start = position_at_line_in(handle, line_offset)
+            if start is None:
+                return count_newlines_in(handle, 0, None)[0]
+            found = read_open(handle, start)
+            # the scan just found that line; only a truncation racing it can fail the check
+            return found if isinstance(found, Read) else count_newlines_in(handle, 0, None)[0]
 
     def count_newlines(self, start: int = 0, end: int | None = None) -> int:
         """Number of ``\\n`` bytes in ``[start, end)`` (``wc -l`` of that range)."""
