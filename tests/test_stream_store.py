@@ -166,6 +166,10 @@ def test_empty_missing_and_torn_only_streams(tmp_path: Path) -> None:
     torn.path.write_bytes(b'{"a":1}')
     assert torn.tail(3) == [] and torn.last() is None and torn.torn_tail_bytes() == 7
     assert torn.digest_and_count(want_digest=False) == (None, 0)
+    assert missing.position_at_end() == torn.position_at_end() == Position()
+    torn.path.write_bytes(b'{"a":1}\n\n{"a":2}\n{"a":')
+    end = torn.position_at_end()
+    assert end.line_offset == 3 and end == torn.position_at_line(3)
     # CRLF: split on b"\n" only, the b"\r" stays part of the line (JSON whitespace)
     crlf = Stream(tmp_path / "crlf.jsonl")
     crlf.path.write_bytes(b'{"a":1}\r\n\r\n{"a":2}\r\n')

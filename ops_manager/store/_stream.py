@@ -359,6 +359,23 @@ class Stream:
         with self.open() as handle:
             return position_at_line_in(handle, line_offset)
 
+    def position_at_end(self) -> Position:
+        """The position after the last complete line (a torn one is left for later): one
+        newline count over the file; the start for a missing or line-less file."""
+        try:
+            handle = self.open()
+        except FileNotFoundError:
+            return Position()
+        with handle:
+            count, torn = count_newlines_in(handle, 0, None)
+            if not count:
+                return Position()
+            size, file_id = _file_id(handle)
+            end = size - torn
+            start = _complete_end(handle, end - 1)
+            handle.seek(start)
+            return Position.after(end, count, handle.read(end - start), file_id)
+
     def read_after_line(self, line_offset: int, hint: Position | None = None) -> Read | int:
         """The complete lines after physical line ``line_offset``, in one open of the file.
 
