@@ -175,3 +175,15 @@ def test_empty_missing_and_torn_only_streams(tmp_path: Path) -> None:
     crlf.path.write_bytes(b'{"a":1}\r\n\r\n{"a":2}\r\n')
     assert crlf.tail(2) == [b"\r", b'{"a":2}\r'] and crlf.last() == b'{"a":2}\r'
     assert [row for _, row in crlf.records()] == [{"a": 1}, {"a": 2}]
+
+
+def test_drop_torn_tail(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    assert stream.drop_torn_tail() == 0 and not stream.path.exists()  # missing: untouched
+    assert Stream(tmp_path).drop_torn_tail() == 0  # a directory: nothing to cut
+    stream.path.write_bytes(b'{"a":1}\n')
+    assert stream.drop_torn_tail() == 0 and stream.path.read_bytes() == b'{"a":1}\n'
+    stream.path.write_bytes(b'{"a":1}\n' + b"x" * 70_000)  # a torn line longer than a block
+    assert stream.drop_torn_tail() == 70_000 and stream.path.read_bytes() == b'{"a":1}\n'
+    stream.path.write_bytes(b'{"a":')  # nothing but a torn line
+    assert stream.drop_torn_tail() == 5 and stream.path.read_bytes() == b""

@@ -76,8 +76,8 @@ from ops_manager.store import (
     Replace,
     Stream,
     commit,
+    drop_torn_tail,
     finish_pending,
-    fsync_dir,
     iter_records,
     json_replace,
     locked,
@@ -243,37 +243,6 @@ def _history_index_replace(history_file: Path, index: HistoryIndex, position: Po
     document = {"schemaVersion": INDEX_SCHEMA_VERSION, "position": position.to_json()}
     document.update(index.to_json())
     return Replace(history_index_file(history_file), (dumps_compact(document) + "\n").encode())
-
-
-def drop_torn_tail(path: Path) -> int:
-    """Cut an unterminated final line (a crashed write) off ``path``; return bytes dropped.
-
-    Only for streams whose writers all hold the fleet lock (so no write is in progress).
-    """
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except (FileNotFoundError, IsADirectoryError):
-        return 0
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return 0
-        end = size
-        keep = 0
-        while end > 0:
-            start = max(0, end - 65536)
-            block = os.pread(fd, end - start, start)
-            idx = block.rfind(b"\n")
-            if idx >= 0:
-                keep = start + idx + 1
-                break
-            end = start
-        os.ftruncate(fd, keep)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fsync_dir(path.parent)
-    return size - keep
 
 
 def fleet_policy(

@@ -38,7 +38,7 @@ import attrs
 from ops_manager.errors import OpsError
 from ops_manager.store._stream import (
     Position,
-    check_open,
+    Stream,
     count_newlines_in,
     fingerprint,
     position_at_line_in,
@@ -132,10 +132,7 @@ def verify_position(path: Path, pos: StreamPosition) -> str | None:
     if pos.byte_offset == 0:
         return None
     try:
-        with open(path, "rb") as handle:
-            return check_open(handle, pos).reason
-    except FileNotFoundError:
-        return "truncated"
+        return Stream(path).check(pos).reason  # a missing file is "truncated"
     except OSError as exc:
         raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
 

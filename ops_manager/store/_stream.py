@@ -34,6 +34,7 @@ import attrs
 
 from ops_manager._jsonfmt import as_nonneg_int, dumps_compact, json_text_bytes
 from ops_manager.errors import CorruptStreamError
+from ops_manager.store._atomic import fsync_dir
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
@@ -322,6 +323,26 @@ class Stream:
         finally:
             os.close(fd)
 
+    def drop_torn_tail(self) -> int:
+        """Cut an unterminated final line (a crashed write) off the file, durably (the file
+        and its directory fsynced); the bytes dropped (0 for a clean or missing file).
+
+        Only for streams whose writers all hold one lock (so no write is in progress).
+        """
+        try:
+            handle = open(self.path, "r+b")  # noqa: SIM115 - closed by the with-block below
+        except (FileNotFoundError, IsADirectoryError):
+            return 0
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            keep = _complete_end(handle, size)
+            if keep == size:
+                return 0
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+        fsync_dir(self.path.parent)
+        return size - keep
+
     # --- reading -----------------------------------------------------------------------
 
     def size(self) -> int:
@@ -501,6 +522,11 @@ def append_line(path: Path, record: Mapping[str, Any]) -> None:
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """:meth:`Stream.records` of ``path``."""
     return Stream(path).records()
+
+
+def drop_torn_tail(path: Path) -> int:
+    """:meth:`Stream.drop_torn_tail` of ``path``."""
+    return Stream(path).drop_torn_tail()
 
 
 def last_complete_line(path: Path) -> bytes | None:
