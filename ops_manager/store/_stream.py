@@ -1,10 +1,15 @@
 """Append-only JSONL streams: the one implementation of appending, resuming and tailing.
 
 Every stream the package appends to or reads (``events.jsonl``, escalations, the outbox,
-telemetry) goes through :class:`Stream`. Line rules (``loop.md`` §2.4, ``DECISIONS.md``
-Q-3/Q-5): lines are split on ``b"\\n"`` only and numbered from 1; blank lines count as
-physical lines; a final line without ``\\n`` is a write still in progress, never read,
-counted or consumed (it shows up only as ``torn_tail_bytes``).
+telemetry) goes through :class:`Stream`, or, for the runtime's ``EventReader`` (its own tuned
+line loop on its own handle), through the handle-level functions below (:func:`check_open`,
+:func:`count_newlines_in`, :func:`position_at_line_in`, :func:`read_open`);
+``tests/test_stream_access.py`` checks that no other module opens one.
+
+Line rules (``loop.md`` §2.4, ``DECISIONS.md`` Q-3/Q-5): lines are split on ``b"\\n"`` only
+and numbered from 1; blank lines count as physical lines; a final line without ``\\n`` is a
+write still in progress, never read, counted or consumed (it shows up only as
+``torn_tail_bytes``).
 
 A :class:`Position` is the byte just after a consumed line, the lines consumed, and a
 fingerprint (sha256 + length) of that last line. :meth:`Stream.check` says in O(1) what
