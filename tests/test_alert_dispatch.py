@@ -31,7 +31,7 @@ from ops_manager.engine.alert_dispatch import (
     run_dispatch_after_reconcile,
 )
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths
+from ops_manager.store import LoopPaths, Position
 from tests.test_alert_config import FakeSinksPlugin, FakeUrlSink
 
 LOOP = "demo-loop"
@@ -842,6 +842,36 @@ def test_reads_seek_from_the_stored_position(tmp_path: Path) -> None:
     with pytest.raises(OpsError, match="offset is ahead of escalation file: 4 > 3"):
         read_new_lines(path, 4, None, 0)
     assert read_new_lines(tmp_path / "missing.jsonl", 0, None, 0) is None
+
+
+def test_reads_after_a_rewrite_truncation_or_nothing_new(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b'{"a":1}\n{"b":2}\n')
+    first = read_new_lines(path, 0, None, 0)
+    assert first is not None and first.position is not None
+    # nothing new: the stored position comes back as it was stored (extra keys and all)
+    stored = {**first.position, "note": "kept"}
+    idle = read_new_lines(path, 2, stored, 0)
+    assert idle is not None and idle.lines == [] and idle.position == stored
+    # rewritten before the position (line 1 longer): the rescan finds line 2's true end
+    path.write_bytes(b'{"a":111}\n{"b":2}\n{"c":3}\n')
+    moved = read_new_lines(path, 2, first.position, 0)
+    assert moved is not None and [raw for _, raw in moved.lines] == [b'{"c":3}']
+    assert moved.position is not None and moved.position["byteOffset"] == path.stat().st_size
+    # a stored position whose fingerprinted line is the tail of a longer line (not where
+    # line 3 ends) is not trusted: the rescan finds line 3, and nothing is new
+    path.write_bytes(b'{"x":0}{"b":2}\n{"c":3}\n{"d":4}\n')
+    tail = {**first.position, "byteOffset": 15, "lineOffset": 3}
+    assert Position.from_json(tail) is not None
+    again = read_new_lines(path, 3, tail, 0)
+    assert again is not None and again.lines == [] and again.line_count == 3
+    assert again.position is not None and again.position["byteOffset"] == path.stat().st_size
+    # truncated below the offset: the contract's error, counting complete lines only
+    path.write_bytes(b'{"a":1}\n{"b"')
+    with pytest.raises(OpsError, match="offset is ahead of escalation file: 2 > 1"):
+        read_new_lines(path, 2, first.position, 0)
+    with pytest.raises(OpsError, match="escalations file is not a regular file"):
+        read_new_lines(tmp_path, 0, None, 0)
 
 
 def test_max_escalations(repo: Path) -> None:

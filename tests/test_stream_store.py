@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +121,69 @@ def test_append_bytes_with_size_before_is_idempotent(tmp_path: Path) -> None:
     stream.append_bytes(data, before)  # applied again after a crash: left alone
     assert stream.path.read_bytes().endswith(b"}\n" + data)
     assert len(stream.path.read_bytes().split(b"\n")) == 4
+
+
+def test_read_after_line_uses_a_good_hint_and_rescans_a_bad_one(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    stream.append(_rows(4))
+    whole = _read(stream, Position())
+    hint = whole.position_after(2)
+    after = stream.read_after_line(2, hint)
+    assert isinstance(after, Read) and after.start == hint and after.lines == whole.lines[2:]
+    # a hint at another line, without a fingerprint, or no longer matching: one rescan,
+    # which finds the same line boundary
+    for bad in (
+        whole.position_after(1),
+        Position(hint.byte_offset, 2),
+        attrs.evolve(hint, last_line_sha256="0" * 64),
+        None,
+    ):
+        again = stream.read_after_line(2, bad)
+        assert isinstance(again, Read) and again.start == hint and again.lines == after.lines
+    # rewritten before the hint (line 2 is now longer): the scan finds the new line 2
+    data = stream.path.read_bytes()
+    stream.path.write_bytes(data.replace(b'"i":1', b'"i":1111'))
+    moved = stream.read_after_line(2, hint)
+    assert isinstance(moved, Read) and moved.start.byte_offset == hint.byte_offset + 3
+    assert moved.lines == whole.lines[2:]
+    # fewer complete lines than asked (a torn line does not count): their number
+    stream.path.write_bytes(data[: whole.position_after(3).byte_offset] + b'{"i":')
+    assert stream.read_after_line(5, hint) == 3
+    assert stream.read_after_line(0) == Read(Position(), whole.lines[:3], 5, after.file_id)
+
+
+def test_empty_missing_and_torn_only_streams(tmp_path: Path) -> None:
+    missing = Stream(tmp_path / "none.jsonl")
+    assert missing.tail(3) == [] and missing.last() is None and missing.size() == 0
+    assert list(missing.records()) == [] and missing.torn_tail_bytes() == 0
+    assert isinstance(missing.check(Position()), Intact)
+    empty = Stream(tmp_path / "empty.jsonl")
+    empty.path.write_bytes(b"")
+    assert empty.tail(3) == [] and empty.last() is None
+    assert empty.position_at_line(1) is None and empty.read_after_line(1) == 0
+    assert empty.digest_and_count() == (hashlib.sha256(b"").hexdigest(), 0)
+    torn = Stream(tmp_path / "torn.jsonl")
+    torn.path.write_bytes(b'{"a":1}')
+    assert torn.tail(3) == [] and torn.last() is None and torn.torn_tail_bytes() == 7
+    assert torn.digest_and_count(want_digest=False) == (None, 0)
+    assert missing.position_at_end() == torn.position_at_end() == Position()
+    torn.path.write_bytes(b'{"a":1}\n\n{"a":2}\n{"a":')
+    end = torn.position_at_end()
+    assert end.line_offset == 3 and end == torn.position_at_line(3)
+    # CRLF: split on b"\n" only, the b"\r" stays part of the line (JSON whitespace)
+    crlf = Stream(tmp_path / "crlf.jsonl")
+    crlf.path.write_bytes(b'{"a":1}\r\n\r\n{"a":2}\r\n')
+    assert crlf.tail(2) == [b"\r", b'{"a":2}\r'] and crlf.last() == b'{"a":2}\r'
+    assert [row for _, row in crlf.records()] == [{"a": 1}, {"a": 2}]
+
+
+def test_drop_torn_tail(tmp_path: Path) -> None:
+    stream = Stream(tmp_path / "s.jsonl")
+    assert stream.drop_torn_tail() == 0 and not stream.path.exists()  # missing: untouched
+    assert Stream(tmp_path).drop_torn_tail() == 0  # a directory: nothing to cut
+    stream.path.write_bytes(b'{"a":1}\n')
+    assert stream.drop_torn_tail() == 0 and stream.path.read_bytes() == b'{"a":1}\n'
+    stream.path.write_bytes(b'{"a":1}\n' + b"x" * 70_000)  # a torn line longer than a block
+    assert stream.drop_torn_tail() == 70_000 and stream.path.read_bytes() == b'{"a":1}\n'
+    stream.path.write_bytes(b'{"a":')  # nothing but a torn line
+    assert stream.drop_torn_tail() == 5 and stream.path.read_bytes() == b""

@@ -17,8 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ops_manager.cli import main
-from ops_manager.engine import telemetry_summary as engine
-from ops_manager.engine.telemetry_summary import iter_lines_reverse, tail_lines
+from ops_manager.engine.telemetry_summary import tail_lines
 from ops_manager.reducers.telemetry_summary import (
     RATIONALE_BALANCED,
     RATIONALE_NO_DATA,
@@ -30,6 +29,7 @@ from ops_manager.reducers.telemetry_summary import (
     summarize_rows,
     to_number,
 )
+from ops_manager.store import Stream, _stream
 
 LOOP = "demo-loop"
 NOW = 1_900_000_000
@@ -321,13 +321,15 @@ def test_tail_lines_matches_a_full_read(
 ) -> None:
     path = tmp_path_factory.mktemp("tail") / "f.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in lines) + torn)
-    old = engine._BLOCK
-    engine._BLOCK = block  # tiny blocks: every line straddles block boundaries
+    # the tail is the store's (Stream.lines_reverse): tiny blocks there make every line
+    # straddle block boundaries
+    old = _stream._FIRST_BLOCK, _stream._BLOCK
+    _stream._FIRST_BLOCK = _stream._BLOCK = block
     try:
-        assert list(iter_lines_reverse(path)) == list(reversed(lines))
+        assert list(Stream(path).lines_reverse()) == list(reversed(lines))
         assert tail_lines(path, n) == (lines[-n:] if n else [])
     finally:
-        engine._BLOCK = old
+        _stream._FIRST_BLOCK, _stream._BLOCK = old
 
 
 def test_tail_does_not_read_a_huge_file_whole(tmp_path: Path) -> None:
@@ -344,7 +346,7 @@ def test_tail_does_not_read_a_huge_file_whole(tmp_path: Path) -> None:
 
 def test_missing_file_has_no_lines(tmp_path: Path) -> None:
     assert tail_lines(tmp_path / "nope", 5) == []
-    assert list(iter_lines_reverse(tmp_path / "nope")) == []
+    assert list(Stream(tmp_path / "nope").lines_reverse()) == []
 
 
 # --- the command -------------------------------------------------------------------------

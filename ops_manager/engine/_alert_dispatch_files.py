@@ -4,9 +4,7 @@ dispatch state, and the outbox file (see :mod:`ops_manager.engine.alert_dispatch
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int, dumps_compact
+from ops_manager._jsonfmt import dumps_compact
 from ops_manager.engine.alert_delivery import HttpSender
 from ops_manager.errors import OpsError
 from ops_manager.reducers.alerts import (
@@ -26,6 +24,8 @@ from ops_manager.reducers.alerts import (
 )
 from ops_manager.store import (
     LoopPaths,
+    Position,
+    Stream,
     append_lines,
     iter_records,
     read_json_or_empty,
@@ -124,113 +124,42 @@ class NewLines:
     position: dict[str, Any] | None
 
 
-def _position(byte_offset: int, line_offset: int, last_line: bytes | None) -> dict[str, Any]:
-    return {
-        "byteOffset": byte_offset,
-        "lineOffset": line_offset,
-        "lastLineSha256": hashlib.sha256(last_line).hexdigest() if last_line else None,
-        "lastLineBytes": len(last_line) if last_line else 0,
-    }
-
-
-def _stored_start(handle: Any, size: int, prev_offset: int, stored: object) -> int | None:
-    """The byte offset of line ``prev_offset + 1`` from a stored position, if it verifies."""
-    if not isinstance(stored, dict) or stored.get("lineOffset") != prev_offset:
-        return None
-    byte_offset = as_nonneg_int(stored.get("byteOffset"))
-    length = as_nonneg_int(stored.get("lastLineBytes"))
-    digest = stored.get("lastLineSha256")
-    if byte_offset is None or length is None or not isinstance(digest, str):
-        return None
-    if byte_offset > size or length > byte_offset or length == 0:
-        return None
-    handle.seek(byte_offset - length)
-    chunk = handle.read(length)
-    if not chunk.endswith(b"\n") or hashlib.sha256(chunk).hexdigest() != digest:
-        return None
-    return byte_offset
-
-
-def _scan_start(handle: Any, prev_offset: int) -> tuple[int, int, bytes | None]:
-    """Scan from the start for the end of line ``prev_offset``.
-
-    Returns ``(byte offset, complete lines seen, that last line)``; lines seen is less than
-    ``prev_offset`` when the file is shorter.
-    """
-    handle.seek(0)
-    seen = 0
-    pos = 0
-    last_start = 0
-    carry = b""
-    while seen < prev_offset:
-        block = handle.read(1 << 16)
-        if not block:
-            break
-        data = carry + block
-        base = pos - len(carry)
-        idx = 0
-        while seen < prev_offset:
-            nl = data.find(b"\n", idx)
-            if nl < 0:
-                break
-            seen += 1
-            last_start, idx = base + idx, nl + 1
-            if seen == prev_offset:
-                end = base + idx
-                handle.seek(last_start)
-                return end, seen, handle.read(end - last_start)
-        carry = data[idx:]
-        pos += len(block)
-    return pos, seen, None
-
-
-def _read_after(
-    handle: Any, prev_offset: int, stored_position: object
-) -> tuple[int, bytes, dict[str, Any] | None]:
-    """``(start byte, bytes after it, position of line prev_offset)`` of an open file."""
-    size = os.fstat(handle.fileno()).st_size
-    position: dict[str, Any] | None = None
-    start: int | None = 0 if prev_offset == 0 else None
-    if start is None:
-        start = _stored_start(handle, size, prev_offset, stored_position)
-        if start is not None and isinstance(stored_position, dict):
-            position = dict(stored_position)
-    if start is None:
-        start, seen, last_line = _scan_start(handle, prev_offset)
-        if seen < prev_offset:
-            raise OpsError(
-                f"dispatch state offset is ahead of escalation file: {prev_offset} > {seen}"
-            )
-        position = _position(start, prev_offset, last_line) if last_line else None
-    handle.seek(start)
-    return start, handle.read(max(0, size - start)), position
-
-
 def read_new_lines(
     path: Path, prev_offset: int, stored_position: object, max_lines: int
 ) -> NewLines | None:
-    """The complete lines after ``prev_offset`` (``None`` if the file does not exist).
+    """The complete lines after line ``prev_offset`` (``None`` if the file does not exist),
+    read by :meth:`Stream.read_after_line <ops_manager.store.Stream.read_after_line>`.
 
-    Raises the contract's ``dispatch state offset is ahead of escalation file: N > M``.
+    The stored position is used when :meth:`Position.from_json
+    <ops_manager.store.Position.from_json>` takes it, it is at ``prev_offset`` and its
+    fingerprinted line still matches; otherwise line ``prev_offset`` is found by a rescan.
+    For every position a run wrote this is the check the dispatch had before; it is
+    stricter in one way: the fingerprinted line must also start a line, so a position
+    whose "line" is the tail of a longer one (hand-edited, or a rewrite that happens to end
+    the same way) is rescanned instead of trusted (it used to re-read rows under shifted
+    line numbers). When nothing new is read the stored position is handed back as it was
+    stored. Raises the contract's ``dispatch state offset is ahead of escalation file:
+    N > M`` (M: the complete lines; a torn last line is not counted).
     """
+    hint = Position.from_json(stored_position) if prev_offset else None
     try:
-        with open(path, "rb") as handle:
-            start, rest, position = _read_after(handle, prev_offset, stored_position)
+        found = Stream(path).read_after_line(prev_offset, hint)
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise OpsError(f"escalations file is not a regular file: {path}") from None
-    complete = rest[: rest.rfind(b"\n") + 1]
-    raw_lines = complete.split(b"\n")[:-1] if complete else []
-    line_count = prev_offset + len(raw_lines)
-    take = raw_lines[:max_lines] if max_lines > 0 else raw_lines
-    if take:
-        consumed = sum(len(line) + 1 for line in take)
-        position = _position(start + consumed, prev_offset + len(take), take[-1] + b"\n")
-    elif prev_offset == 0:
-        position = None
+    if isinstance(found, int):
+        raise OpsError(
+            f"dispatch state offset is ahead of escalation file: {prev_offset} > {found}"
+        )
+    take = found.lines[:max_lines] if max_lines > 0 else found.lines
+    position: dict[str, Any] | None = None
+    if take or prev_offset:
+        position = found.position_after(len(take)).to_json()
+        if not take and found.start == hint and isinstance(stored_position, dict):
+            position = dict(stored_position)
     lines = [(prev_offset + i + 1, line) for i, line in enumerate(take)]
-    return NewLines(line_count=line_count, lines=lines, position=position)
+    return NewLines(line_count=prev_offset + len(found.lines), lines=lines, position=position)
 
 
 def read_dispatch_state(path: Path) -> dict[str, Any]:

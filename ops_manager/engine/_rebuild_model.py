@@ -13,8 +13,8 @@ import attrs
 
 from ops_manager._jsonfmt import dumps_compact, strip_nulls
 from ops_manager._timefmt import format_ts, parse_ts
-from ops_manager.engine.telemetry_summary import iter_lines_reverse
 from ops_manager.reducers.transport import next_transport_health
+from ops_manager.store import Stream
 
 MATCH = "match"
 DIFFERS = "differs"
@@ -208,7 +208,7 @@ def read_projection(path: Path) -> dict[str, Any] | Unreadable | None:
 def last_row(path: Path, accept: Callable[[dict[str, Any]], bool] = lambda _r: True) -> Any:
     """The last complete non-blank row of a stream that ``accept`` takes; ``None`` when
     there is none; ``UNREADABLE`` when the last candidate line is not a JSON object."""
-    for line in iter_lines_reverse(path):
+    for line in Stream(path).lines_reverse():
         if not line.strip():
             continue
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ops_manager._timefmt import format_ts
+from ops_manager.store import Stream
 
 JSON = dict[str, Any]
 
@@ -431,7 +432,7 @@ def build_demo(root: Path, now: int) -> dict[str, tuple[Path, str]]:
 def append_progress(repo: Path, loop: str, now: int) -> int:
     """Append a few new events to a loop (the runtime moving on); returns how many."""
     events_file = repo / ".superloop" / "loops" / loop / "events.jsonl"
-    last = json.loads(events_file.read_text().splitlines()[-1])
+    last = json.loads(Stream(events_file).last() or b"")  # the demo wrote whole lines
     run_id = last["run_id"]
     new = [
         _event(

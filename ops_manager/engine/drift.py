@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ops_manager._timefmt import utc_now_epoch
-from ops_manager.engine.telemetry_summary import iter_lines_reverse
+from ops_manager.engine._files import last_jsonl_object
 from ops_manager.errors import OpsError
 from ops_manager.reducers.drift import (
     CONFIDENCES,
@@ -64,16 +64,9 @@ def last_drift_from_history(path: Path) -> dict[str, Any] | None:
     The history is the stream ``profile-drift.json`` is projected from, so this is the
     projection's rebuild.
     """
-    for line in iter_lines_reverse(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            return None
-        drift = row.get("drift") if isinstance(row, dict) else None
-        return drift if isinstance(drift, dict) else None
-    return None
+    row = last_jsonl_object(path)
+    drift = row.get("drift") if row is not None else None
+    return drift if isinstance(drift, dict) else None
 
 
 def previous_drift_lenient(

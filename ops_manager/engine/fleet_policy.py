@@ -42,7 +42,6 @@ append-only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -69,14 +68,16 @@ from ops_manager.reducers.fleet_policy import (
     policy_mode,
 )
 from ops_manager.reducers.fleet_rollout import is_autonomous_execution
-from ops_manager.runtime import StreamPosition, verify_position
 from ops_manager.store import (
     Append,
     FleetPaths,
+    Position,
+    Read,
     Replace,
+    Stream,
     commit,
+    drop_torn_tail,
     finish_pending,
-    fsync_dir,
     iter_records,
     json_replace,
     locked,
@@ -184,116 +185,64 @@ def history_index_file(history_file: Path) -> Path:
     return history_file.with_name(f".{history_file.name}.index.json")
 
 
-class _NewRecords:
-    """Iterate the complete records after ``start``; ``position`` is where they end."""
-
-    def __init__(self, path: Path, start: StreamPosition, error: str) -> None:
-        self.path = path
-        self.position = start
-        self._error = error
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed below, generator body
-        except FileNotFoundError:
-            return
-        except IsADirectoryError:
-            raise OpsError(f"{self._error}: {self.path}") from None
-        with handle:
-            handle.seek(self.position.byte_offset)
-            offset, line_no = self.position.byte_offset, self.position.line_offset
-            last: bytes | None = None
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    break  # torn tail: a write that never completed
-                offset += len(raw)
-                line_no += 1
-                last = raw
-                if raw.strip():
-                    try:
-                        value = json.loads(raw)
-                    except (ValueError, RecursionError):
-                        value = None
-                    if not isinstance(value, dict):
-                        raise OpsError(f"{self._error}: {self.path} (line {line_no})")
-                    yield value
-            if last is not None:
-                self.position = StreamPosition(
-                    byte_offset=offset,
-                    line_offset=line_no,
-                    last_line_sha256=hashlib.sha256(last).hexdigest(),
-                    last_line_bytes=len(last),
-                )
+def _records_read(path: Path, read: Read, error: str) -> Iterator[dict[str, Any]]:
+    """The records among the lines ``read`` (blank ones skipped, still numbered); a line
+    that is not a JSON object raises ``<error>: <path> (line N)``."""
+    for number, raw in enumerate(read.lines, read.start.line_offset + 1):
+        if raw.strip():
+            try:
+                value = json.loads(raw)
+            except (ValueError, RecursionError):
+                value = None
+            if not isinstance(value, dict):
+                raise OpsError(f"{error}: {path} (line {number})")
+            yield value
 
 
-def _load_history_index(
-    index_file: Path, history_file: Path
-) -> tuple[HistoryIndex | None, StreamPosition]:
-    """A verified cached index and its position, or ``(None, start of stream)``."""
+def _load_history_index(index_file: Path) -> tuple[HistoryIndex | None, Position]:
+    """The cached index and its position (checked against the stream when it is read), or
+    ``(None, start of stream)``."""
     cached = read_json_or_empty(index_file)
     index = HistoryIndex.from_json(cached)
-    position = StreamPosition.from_json(cached.get("position"))
-    if (
-        cached.get("schemaVersion") != INDEX_SCHEMA_VERSION
-        or index is None
-        or position is None
-        or verify_position(history_file, position) is not None
-    ):
-        return None, StreamPosition()
+    position = Position.from_json(cached.get("position"))
+    if cached.get("schemaVersion") != INDEX_SCHEMA_VERSION or index is None or position is None:
+        return None, Position()
     return index, position
 
 
-def read_history_index(history_file: Path) -> tuple[HistoryIndex, StreamPosition]:
+def read_history_index(history_file: Path) -> tuple[HistoryIndex, Position]:
     """The policy history folded up to its last complete record (incremental, see module doc).
 
-    Raises ``invalid policy history JSONL: <path> (line N)`` for a bad record after the
-    cached position.
+    The rows after the cached position are read by :meth:`Stream.read_from
+    <ops_manager.store.Stream.read_from>`; a stream truncated or rewritten since (the
+    fingerprint check) is folded again from the start, and a missing one is empty. Raises
+    ``invalid policy history JSONL: <path> (line N)`` for a bad record after the cached
+    position (also when a directory is at the path).
     """
-    start_index, start = _load_history_index(history_index_file(history_file), history_file)
-    new = _NewRecords(history_file, start, "invalid policy history JSONL")
-    index = index_history(new, start_index)
-    return index, new.position
+    start_index, start = _load_history_index(history_index_file(history_file))
+    stream = Stream(history_file)
+    try:
+        found = stream.read_from(start)
+        if not isinstance(found, Read):
+            start_index, found = None, stream.read_from(Position())
+    except FileNotFoundError:
+        return index_history((), None if start.byte_offset else start_index), Position()
+    except IsADirectoryError:
+        raise OpsError(f"invalid policy history JSONL: {history_file}") from None
+    if not isinstance(found, Read):  # pragma: no cover - the start of a file is intact
+        raise OpsError(f"invalid policy history JSONL: {history_file}")
+    index = index_history(
+        _records_read(history_file, found, "invalid policy history JSONL"), start_index
+    )
+    return index, found.position_after(len(found.lines))
 
 
-def _history_index_replace(
-    history_file: Path, index: HistoryIndex, position: StreamPosition
-) -> Replace:
+def _history_index_replace(history_file: Path, index: HistoryIndex, position: Position) -> Replace:
     """The new bytes of the history index: the fold up to ``position`` (this run's rows are
     read back by the next run, from there)."""
     document = {"schemaVersion": INDEX_SCHEMA_VERSION, "position": position.to_json()}
     document.update(index.to_json())
     return Replace(history_index_file(history_file), (dumps_compact(document) + "\n").encode())
-
-
-def drop_torn_tail(path: Path) -> int:
-    """Cut an unterminated final line (a crashed write) off ``path``; return bytes dropped.
-
-    Only for streams whose writers all hold the fleet lock (so no write is in progress).
-    """
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except (FileNotFoundError, IsADirectoryError):
-        return 0
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return 0
-        end = size
-        keep = 0
-        while end > 0:
-            start = max(0, end - 65536)
-            block = os.pread(fd, end - start, start)
-            idx = block.rfind(b"\n")
-            if idx >= 0:
-                keep = start + idx + 1
-                break
-            end = start
-        os.ftruncate(fd, keep)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fsync_dir(path.parent)
-    return size - keep
 
 
 def fleet_policy(

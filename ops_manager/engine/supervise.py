@@ -59,7 +59,7 @@ from ops_manager.reducers.fleet_reconcile import (
     fleet_state,
     loop_result,
 )
-from ops_manager.store import FleetPaths, LoopPaths, append_line
+from ops_manager.store import FleetPaths, LoopPaths, Position, Read, Stream, append_line
 
 JSON = dict[str, Any]
 
@@ -106,7 +106,8 @@ class _LoopMemory:
     last_result: JSON | None = None
     failures: int = 0
     skip_ticks: int = 0
-    alert_offset: int | None = None
+    #: where the alert telemetry stream was last read (``None``: not looked at yet)
+    alert_position: Position | None = None
     outbox_pending: int = 0
 
 
@@ -281,39 +282,33 @@ class Supervisor:
         loop_id = str(loop.get("loopId", ""))
         memory = self._memory[loop_id]
         paths = LoopPaths.for_loop(self.settings.repo, loop_id)
-        if memory.alert_offset is None:
+        alerts = Stream(paths.alert_telemetry_file)
+        if memory.alert_position is None:
             # first sight: count from here, so this first pass's notifications are included
-            memory.alert_offset = self._count_notifications(paths.alert_telemetry_file, None)
-            if memory.alert_offset is None:
-                memory.alert_offset = 0
+            memory.alert_position = alerts.position_at_end()
         result = run_loop(loop, ctx)
-        memory.alert_offset = self._count_notifications(
-            paths.alert_telemetry_file, memory.alert_offset
-        )
+        memory.alert_position = self._count_notifications(alerts, memory.alert_position)
         memory.outbox_pending = _outbox_pending(paths.alert_dispatch_state_file)
         return result
 
-    def _count_notifications(self, path: Path, offset: int | None) -> int | None:
-        """Count the sink outcomes appended to ``path`` since ``offset``; the new offset.
+    def _count_notifications(self, alerts: Stream, position: Position) -> Position:
+        """Count the sink outcomes appended to ``alerts`` after ``position``; the new position.
 
-        The first look at a file only records its size: the counter is "since this
-        supervisor started", as Prometheus counters are.
+        The counter is "since this supervisor started", as Prometheus counters are: the
+        first look only records where the stream's complete lines end. Lines are split on
+        ``b"\\n"`` only (a CRLF's ``\\r`` is JSON whitespace) and a torn last line waits for
+        its ``\\n`` (one torn at the first look is counted once completed; a byte offset
+        taken at the first look used to drop it as a fragment); a line that is not JSON is
+        skipped. A stream truncated, rewritten or replaced since is not re-counted: counting
+        starts again at its end (a byte offset used to carry on into the new bytes).
         """
         try:
-            size = path.stat().st_size
+            found = alerts.read_from(position)
         except OSError:
-            return offset
-        if offset is None or size < offset:
-            return size
-        if size == offset:
-            return offset
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            data = handle.read(size - offset)
-        end = data.rfind(b"\n")
-        if end < 0:
-            return offset  # a line still being written
-        for line in data[: end + 1].splitlines():
+            return position  # gone or unreadable for now: look again next tick
+        if not isinstance(found, Read):
+            return alerts.position_at_end()
+        for line in found.lines:
             try:
                 row = json.loads(line)
             except ValueError:
@@ -324,7 +319,7 @@ class Supervisor:
                     self.metrics.notifications.labels(
                         sink=str(sink.get("id", "")), outcome=str(sink.get("status", ""))
                     ).inc()
-        return offset + end + 1
+        return found.position_after(len(found.lines))
 
     def _failed(self, memory: _LoopMemory) -> None:
         memory.failures += 1

@@ -1,16 +1,16 @@
 """``telemetry-summary``: sample the tails of the telemetry streams, fold them (pure), report.
 
-Reading is O(window), not O(history): :func:`tail_lines` seeks to the end of the file and
-reads backwards block by block until it has the last ``n`` complete lines. A final line
-without ``\\n`` is a write in progress (DESIGN rule 4): it is neither read nor counted.
+Reading is O(window), not O(history): :meth:`Stream.tail <ops_manager.store.Stream.tail>`
+reads backwards from the end block by block until it has the last ``n`` complete lines. A
+final line without ``\\n`` is a write in progress (DESIGN rule 4): it is neither read nor
+counted.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import attrs
 
@@ -21,66 +21,14 @@ from ops_manager.reducers.telemetry_summary import (
     malformed_counts,
     summarize_lines,
 )
-from ops_manager.store import LoopPaths
-
-_BLOCK = 64 * 1024
-
-
-def _complete_end(handle: BinaryIO, size: int) -> int:
-    """The offset just after the last ``\\n`` of the file (0 when it has none)."""
-    pos = size
-    while pos > 0:
-        step = min(_BLOCK, pos)
-        pos -= step
-        handle.seek(pos)
-        chunk = handle.read(step)
-        idx = chunk.rfind(b"\n")
-        if idx >= 0:
-            return pos + idx + 1
-    return 0
-
-
-def iter_lines_reverse(path: Path) -> Iterator[bytes]:
-    """Yield the complete physical lines of ``path`` from the last to the first (without
-    their ``\\n``; blank lines included). An unterminated final line is skipped. A missing
-    file yields nothing. Memory is bounded by one block plus the longest line."""
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with-block below
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return
-    with handle:
-        size = handle.seek(0, os.SEEK_END)
-        end = _complete_end(handle, size)
-        pos = end
-        carry = b""  # the (possibly partial) first line of the block read last, with its \n
-        while pos > 0:
-            step = min(_BLOCK, pos)
-            pos -= step
-            handle.seek(pos)
-            # every buffer ends at a line boundary ("\n"), so the split's last part is b""
-            buf = handle.read(step) + carry
-            body = buf.split(b"\n")[:-1]
-            if pos > 0:
-                carry = body[0] + b"\n"
-                complete = body[1:]
-            else:
-                carry = b""
-                complete = body
-            yield from reversed(complete)
+from ops_manager.store import LoopPaths, Stream
 
 
 def tail_lines(path: Path, n: int) -> list[bytes]:
     """The last ``n`` complete physical lines of ``path`` (blank ones included), oldest
-    first. ``[]`` when the file is missing or ``n <= 0``."""
-    if n <= 0:
-        return []
-    out: list[bytes] = []
-    for line in iter_lines_reverse(path):
-        out.append(line)
-        if len(out) >= n:
-            break
-    out.reverse()
-    return out
+    first: :meth:`Stream.tail <ops_manager.store.Stream.tail>`. ``[]`` when the file is
+    missing or ``n <= 0``."""
+    return Stream(path).tail(n)
 
 
 @attrs.frozen
@@ -168,7 +116,6 @@ def telemetry_summary(
 
 __all__ = [
     "SummaryResult",
-    "iter_lines_reverse",
     "summarize_with",
     "summary_warnings",
     "tail_lines",

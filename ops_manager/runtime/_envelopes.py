@@ -8,7 +8,6 @@ the same envelopes without a :class:`~ops_manager.store.LoopPaths`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -29,11 +28,10 @@ from ops_manager.runtime._files import (
     latest_summary_entry,
     read_runtime_files,
 )
-from ops_manager.store import LoopPaths
+from ops_manager.store import LoopPaths, Stream
 
 SCHEMA_VERSION = "v1"
 SEQUENCE_SOURCE = "cursor_event_line_offset"
-_CHUNK = 1 << 20
 
 #: where an envelope comes from: a LoopPaths, or plain ``(repo_path, loop_id)``
 Source = LoopPaths | tuple[str, str]
@@ -58,17 +56,6 @@ def _relative(repo: Path, path: Path) -> str:
         return str(path.relative_to(repo))
     except ValueError:
         return str(path)
-
-
-def _digest_and_count(path: Path, want_digest: bool) -> tuple[str | None, int]:
-    digest = hashlib.sha256() if want_digest else None
-    lines = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            lines += chunk.count(b"\n")
-            if digest is not None:
-                digest.update(chunk)
-    return (digest.hexdigest() if digest is not None else None), lines
 
 
 def artifact_ref(
@@ -104,7 +91,7 @@ def artifact_ref(
     sha: str | None = None
     if full or line_count is None:
         try:
-            sha, line_count = _digest_and_count(path, want_digest=full)
+            sha, line_count = Stream(path).digest_and_count(want_digest=full)
         except OSError:
             sha, line_count = None, 0
     return {

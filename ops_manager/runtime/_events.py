@@ -36,10 +36,13 @@ from typing import Any, BinaryIO
 import attrs
 
 from ops_manager.errors import OpsError
-from ops_manager.store._stream import Position, check_open, count_newlines_in, fingerprint
-
-#: chunk size of the newline-counting scans (bounded memory, one syscall per MiB)
-_CHUNK = 1 << 20
+from ops_manager.store._stream import (
+    Position,
+    Stream,
+    count_newlines_in,
+    fingerprint,
+    position_at_line_in,
+)
 
 #: one event as a fold consumes it: (physical line, parsed raw object, name, timestamp)
 EventTuple = tuple[int, dict[str, Any], str, str]
@@ -118,24 +121,6 @@ def count_newlines(path: Path, start: int = 0, end: int | None = None) -> int:
         return count_newlines_in(handle, start, end)[0]
 
 
-def _line_ending_at(handle: BinaryIO, end: int) -> bytes:
-    """The physical line whose ``\\n`` is the byte at ``end - 1`` (returned with its ``\\n``)."""
-    parts: list[bytes] = []
-    cur = end - 1  # exclusive bound of the line's content
-    while cur > 0:
-        step = min(4096, cur)
-        cur -= step
-        handle.seek(cur)
-        block = handle.read(step)
-        idx = block.rfind(b"\n")
-        if idx >= 0:
-            parts.append(block[idx + 1 :])
-            break
-        parts.append(block)
-    parts.reverse()
-    return b"".join(parts) + b"\n"
-
-
 def verify_position(path: Path, pos: StreamPosition) -> str | None:
     """Check that ``pos`` still describes a prefix of ``path``.
 
@@ -147,10 +132,7 @@ def verify_position(path: Path, pos: StreamPosition) -> str | None:
     if pos.byte_offset == 0:
         return None
     try:
-        with open(path, "rb") as handle:
-            return check_open(handle, pos).reason
-    except FileNotFoundError:
-        return "truncated"
+        return Stream(path).check(pos).reason  # a missing file is "truncated"
     except OSError as exc:
         raise OpsError(f"cannot read {os.path.abspath(path)}: {exc.strerror}") from None
 
@@ -165,22 +147,10 @@ def position_for_line_offset(path: Path, line_offset: int) -> StreamPosition:
     if line_offset <= 0:
         return StreamPosition()
     with _open_events(path) as handle:
-        seen = 0
-        base = 0
-        while True:
-            chunk = handle.read(_CHUNK)
-            if not chunk:
-                break
-            found = chunk.count(b"\n")
-            if seen + found >= line_offset:
-                idx = -1
-                for _ in range(line_offset - seen):
-                    idx = chunk.find(b"\n", idx + 1)
-                end = base + idx + 1
-                line = _line_ending_at(handle, end)
-                return StreamPosition(end, line_offset, fingerprint(line), len(line))
-            seen += found
-            base += len(chunk)
+        found = position_at_line_in(handle, line_offset)
+        if found is not None:
+            return found
+        seen = count_newlines_in(handle, 0, None)[0]
     raise OpsError(
         f"cursor offset ({line_offset}) exceeds available events ({seen}); "
         "reset cursor or use --from-start"

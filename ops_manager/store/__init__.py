@@ -28,6 +28,7 @@ from ops_manager.store._stream import (
     Truncated,
     append_line,
     append_lines,
+    drop_torn_tail,
     iter_records,
     last_complete_line,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "append_lines",
     "apply_pending",
     "commit",
+    "drop_torn_tail",
     "exclusive_lock",
     "finish_pending",
     "fsync_dir",

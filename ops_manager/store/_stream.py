@@ -1,10 +1,15 @@
 """Append-only JSONL streams: the one implementation of appending, resuming and tailing.
 
 Every stream the package appends to or reads (``events.jsonl``, escalations, the outbox,
-telemetry) goes through :class:`Stream`. Line rules (``loop.md`` §2.4, ``DECISIONS.md``
-Q-3/Q-5): lines are split on ``b"\\n"`` only and numbered from 1; blank lines count as
-physical lines; a final line without ``\\n`` is a write still in progress, never read,
-counted or consumed (it shows up only as ``torn_tail_bytes``).
+telemetry) goes through :class:`Stream`, or, for the runtime's ``EventReader`` (its own tuned
+line loop on its own handle), through the handle-level functions below (:func:`check_open`,
+:func:`count_newlines_in`, :func:`position_at_line_in`, :func:`read_open`);
+``tests/test_stream_access.py`` checks that no other module opens one.
+
+Line rules (``loop.md`` §2.4, ``DECISIONS.md`` Q-3/Q-5): lines are split on ``b"\\n"`` only
+and numbered from 1; blank lines count as physical lines; a final line without ``\\n`` is a
+write still in progress, never read, counted or consumed (it shows up only as
+``torn_tail_bytes``).
 
 A :class:`Position` is the byte just after a consumed line, the lines consumed, and a
 fingerprint (sha256 + length) of that last line. :meth:`Stream.check` says in O(1) what
@@ -34,10 +39,13 @@ import attrs
 
 from ops_manager._jsonfmt import as_nonneg_int, dumps_compact, json_text_bytes
 from ops_manager.errors import CorruptStreamError
+from ops_manager.store._atomic import fsync_dir
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
-#: largest block of the backward reads (they start at 4 KiB: a last line is usually short)
+#: first block of the backward reads (a last line is usually short); it doubles up to _BLOCK
+_FIRST_BLOCK = 4096
+#: largest block of the backward reads
 _BLOCK = 64 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -229,7 +237,7 @@ def count_newlines_in(handle: BinaryIO, start: int, end: int | None) -> tuple[in
 
 def _complete_end(handle: BinaryIO, size: int) -> int:
     """The offset just after the last ``\\n`` before ``size`` (0 when there is none)."""
-    pos, block = size, 4096
+    pos, block = size, _FIRST_BLOCK
     while pos > 0:
         step = min(block, pos)
         pos -= step
@@ -239,6 +247,40 @@ def _complete_end(handle: BinaryIO, size: int) -> int:
             return pos + idx + 1
         block = min(2 * block, _BLOCK)
     return 0
+
+
+def read_open(handle: BinaryIO, position: Position, end: int | None = None) -> Read | Check:
+    """:meth:`Stream.read_from` on an open file."""
+    found = check_open(handle, position)
+    if not isinstance(found, Intact):
+        return found
+    stop = found.size if end is None else min(end, found.size)
+    handle.seek(position.byte_offset)
+    data = handle.read(max(0, stop - position.byte_offset))
+    file_id = _file_id(handle)[1]
+    cut = data.rfind(b"\n") + 1
+    return Read(position, data[:cut].split(b"\n")[:-1], len(data) - cut, file_id)
+
+
+def position_at_line_in(handle: BinaryIO, line_offset: int) -> Position | None:
+    """:meth:`Stream.position_at_line` on an open file (the runtime reader holds one)."""
+    if line_offset <= 0:
+        return Position()
+    handle.seek(0)
+    seen = base = 0
+    while chunk := handle.read(_CHUNK):
+        found = chunk.count(b"\n")
+        if seen + found >= line_offset:
+            idx = -1
+            for _ in range(line_offset - seen):
+                idx = chunk.find(b"\n", idx + 1)
+            end = base + idx + 1
+            start = _complete_end(handle, end - 1)
+            handle.seek(start)
+            return Position.after(end, line_offset, handle.read(end - start))
+        seen += found
+        base += len(chunk)
+    return None
 
 
 class Stream:
@@ -286,6 +328,26 @@ class Stream:
         finally:
             os.close(fd)
 
+    def drop_torn_tail(self) -> int:
+        """Cut an unterminated final line (a crashed write) off the file, durably (the file
+        and its directory fsynced); the bytes dropped (0 for a clean or missing file).
+
+        Only for streams whose writers all hold one lock (so no write is in progress).
+        """
+        try:
+            handle = open(self.path, "r+b")  # noqa: SIM115 - closed by the with-block below
+        except (FileNotFoundError, IsADirectoryError):
+            return 0
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            keep = _complete_end(handle, size)
+            if keep == size:
+                return 0
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+        fsync_dir(self.path.parent)
+        return size - keep
+
     # --- reading -----------------------------------------------------------------------
 
     def size(self) -> int:
@@ -313,15 +375,7 @@ class Stream:
         or what :meth:`check` found instead of an :class:`Intact` file. A missing file
         raises ``FileNotFoundError``."""
         with self.open() as handle:
-            found = check_open(handle, position)
-            if not isinstance(found, Intact):
-                return found
-            stop = found.size if end is None else min(end, found.size)
-            handle.seek(position.byte_offset)
-            data = handle.read(max(0, stop - position.byte_offset))
-            file_id = _file_id(handle)[1]
-        cut = data.rfind(b"\n") + 1
-        return Read(position, data[:cut].split(b"\n")[:-1], len(data) - cut, file_id)
+            return read_open(handle, position, end)
 
     def position_at_line(self, line_offset: int) -> Position | None:
         """The position just after physical line ``line_offset``, by one scan from the start;
@@ -329,20 +383,45 @@ class Stream:
         if line_offset <= 0:
             return Position()
         with self.open() as handle:
-            seen = base = 0
-            while chunk := handle.read(_CHUNK):
-                found = chunk.count(b"\n")
-                if seen + found >= line_offset:
-                    idx = -1
-                    for _ in range(line_offset - seen):
-                        idx = chunk.find(b"\n", idx + 1)
-                    end = base + idx + 1
-                    start = _complete_end(handle, end - 1)
-                    handle.seek(start)
-                    return Position.after(end, line_offset, handle.read(end - start))
-                seen += found
-                base += len(chunk)
-        return None
+            return position_at_line_in(handle, line_offset)
+
+    def position_at_end(self) -> Position:
+        """The position after the last complete line (a torn one is left for later): one
+        newline count over the file; the start for a missing or line-less file."""
+        try:
+            handle = self.open()
+        except FileNotFoundError:
+            return Position()
+        with handle:
+            count, torn = count_newlines_in(handle, 0, None)
+            if not count:
+                return Position()
+            size, file_id = _file_id(handle)
+            end = size - torn
+            start = _complete_end(handle, end - 1)
+            handle.seek(start)
+            return Position.after(end, count, handle.read(end - start), file_id)
+
+    def read_after_line(self, line_offset: int, hint: Position | None = None) -> Read | int:
+        """The complete lines after physical line ``line_offset``, in one open of the file.
+
+        They are read from ``hint`` when it is a fingerprinted position at that line and
+        :func:`check_open` finds it :class:`Intact` (O(1)); otherwise (no hint, a rewrite,
+        a truncation) the line is found by one scan from the start. When the file has fewer
+        complete lines than ``line_offset``, their number is returned instead. A missing
+        file raises ``FileNotFoundError``.
+        """
+        with self.open() as handle:
+            if hint is not None and hint.line_offset == line_offset and hint.last_line_sha256:
+                found = read_open(handle, hint)
+                if isinstance(found, Read):
+                    return found
+            start = position_at_line_in(handle, line_offset)
+            if start is None:
+                return count_newlines_in(handle, 0, None)[0]
+            found = read_open(handle, start)
+            # the scan just found that line; only a truncation racing it can fail the check
+            return found if isinstance(found, Read) else count_newlines_in(handle, 0, None)[0]
 
     def count_newlines(self, start: int = 0, end: int | None = None) -> int:
         """Number of ``\\n`` bytes in ``[start, end)`` (``wc -l`` of that range)."""
@@ -403,7 +482,8 @@ class Stream:
             return
         with handle:
             pos = _complete_end(handle, handle.seek(0, os.SEEK_END))
-            carry, block = b"", 4096  # carry: the (partial) first line of the last block
+            # carry: the (partial) first line of the block read last
+            carry, block = b"", _FIRST_BLOCK
             while pos > 0:
                 step = min(block, pos)
                 pos -= step
@@ -447,6 +527,11 @@ def append_line(path: Path, record: Mapping[str, Any]) -> None:
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """:meth:`Stream.records` of ``path``."""
     return Stream(path).records()
+
+
+def drop_torn_tail(path: Path) -> int:
+    """:meth:`Stream.drop_torn_tail` of ``path``."""
+    return Stream(path).drop_torn_tail()
 
 
 def last_complete_line(path: Path) -> bytes | None:
