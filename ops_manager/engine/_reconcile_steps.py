@@ -217,11 +217,16 @@ def alert_config_problem(s: ReconcileSettings) -> str | None:
     or was fixed. With alerts disabled, dispatch runs elsewhere: its last state says.
     """
     if s.alerts is not None:
-        from ops_manager.engine.alert_config import config_path, load_alert_config
+        from ops_manager.engine._alert_quiet import config_known_ok, config_path
 
         flag = str(s.alerts.config_file) if s.alerts.config_file else None
+        path = config_path(flag)
+        if config_known_ok(path):
+            return None  # loaded in an earlier process: no need to import the loader
+        from ops_manager.engine.alert_config import load_alert_config
+
         try:
-            load_alert_config(config_path(flag))
+            load_alert_config(path)
         except OpsError as exc:
             return exc.message
         return None
