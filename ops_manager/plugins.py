@@ -45,6 +45,10 @@ def _manager() -> pluggy.PluginManager:
             if exc.name != name:
                 raise
             continue  # a built-in not shipped in this build; never hide a broken import
+        # a built-in on the reconcile path leaves its hooks unmarked (it does not import
+        # pluggy); marking them now is what the decorator would have done at import
+        for hook in getattr(module, "OPSMGR_HOOKIMPLS", ()):
+            hookspecs.hookimpl(getattr(module, hook))
         pm.register(module, name=name)
     return pm
 
