@@ -155,16 +155,30 @@ def _alert_config_entry(path: str, data: bytes) -> Path | None:
     return base / "alert-config-ok" / digest.hexdigest()
 
 
+#: (path, bytes) -> its memo entry, computed once per process (a pass that checks its config
+#: and then loads it asks twice; the plugins and the code do not change under a process)
+_ENTRIES: dict[tuple[str, str, bytes], Path | None] = {}
+
+
+def _alert_config_entry_once(path: str, data: bytes) -> Path | None:
+    key = (str(cache_dir()), os.path.abspath(path), data)
+    if key not in _ENTRIES:
+        if len(_ENTRIES) > 64:
+            _ENTRIES.clear()
+        _ENTRIES[key] = _alert_config_entry(path, data)
+    return _ENTRIES[key]
+
+
 def alert_config_known_ok(path: str, data: bytes) -> bool:
     """Whether the config at ``path`` with these bytes loaded in an earlier process, with
     the same installed sink plugins and the same ops-manager code."""
-    entry = _alert_config_entry(path, data)
+    entry = _alert_config_entry_once(path, data)
     return entry is not None and entry.is_file()
 
 
 def remember_alert_config_ok(path: str, data: bytes) -> None:
     """Record that the config at ``path`` with these bytes loaded (best effort)."""
-    entry = _alert_config_entry(path, data)
+    entry = _alert_config_entry_once(path, data)
     if entry is None:
         return
     try:
