@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
-import sys
 import threading
-from collections.abc import Iterator
 
 import pluggy
 
 from ops_manager import hookspecs
+from ops_manager._entry_points import dist_name_version as _dist_name_version
+from ops_manager._entry_points import entry_points as _entry_points
 
 #: modules shipped inside ops_manager that register through the public hooks
 BUILTIN_PLUGINS = (
@@ -46,6 +45,10 @@ def _manager() -> pluggy.PluginManager:
             if exc.name != name:
                 raise
             continue  # a built-in not shipped in this build; never hide a broken import
+        # a built-in on the reconcile path leaves its hooks unmarked (it does not import
+        # pluggy); marking them now is what the decorator would have done at import
+        for hook in getattr(module, "OPSMGR_HOOKIMPLS", ()):
+            hookspecs.hookimpl(getattr(module, hook))
         pm.register(module, name=name)
     return pm
 
@@ -84,53 +87,6 @@ def _load_entry_points(pm: pluggy.PluginManager, group: str) -> None:
             plugin = getattr(plugin, part)
         pm.register(plugin, name=name)
         _distributions[id(plugin)] = _dist_name_version(dist_dir)
-
-
-def _entry_points(group: str) -> Iterator[tuple[str, str, str]]:
-    """``(name, "module:attr", dist-info dir)`` of every entry point in ``group``."""
-    for entry in sys.path:
-        try:
-            children = sorted(os.listdir(entry or "."))
-        except OSError:
-            continue  # a zip, a missing dir
-        for child in children:
-            if not child.endswith((".dist-info", ".egg-info")):
-                continue
-            dist_dir = os.path.join(entry or ".", child)
-            try:
-                with open(os.path.join(dist_dir, "entry_points.txt"), encoding="utf-8") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            section = None
-            for raw in text.splitlines():
-                line = raw.strip()
-                if not line or line[0] in "#;":
-                    continue
-                if line.startswith("[") and line.endswith("]"):
-                    section = line[1:-1].strip()
-                elif section == group and "=" in line:
-                    name, _, value = line.partition("=")
-                    yield name.strip(), value.split("[", 1)[0].strip(), dist_dir
-
-
-def _dist_name_version(dist_dir: str) -> tuple[str, str]:
-    name = version = ""
-    for metadata in ("METADATA", "PKG-INFO"):
-        try:
-            with open(os.path.join(dist_dir, metadata), encoding="utf-8") as f:
-                for line in f:
-                    if not line.strip():
-                        break  # end of the headers
-                    key, _, value = line.partition(":")
-                    if key == "Name" and not name:
-                        name = value.strip()
-                    elif key == "Version" and not version:
-                        version = value.strip()
-        except OSError:
-            continue
-        break
-    return name, version
 
 
 def plugin_names() -> list[str]:

@@ -25,8 +25,8 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the EventReader hot loop's opener: its line loop is tuned on its own (the cold "
         "reconcile's cost); the scans beside it run the store's primitives on this handle"
     ),
-    ("ops_manager.plugins", "_entry_points"): "package metadata (entry_points.txt)",
-    ("ops_manager.plugins", "_dist_name_version"): "package metadata (METADATA)",
+    ("ops_manager._entry_points", "entry_points"): "package metadata (entry_points.txt)",
+    ("ops_manager._entry_points", "dist_name_version"): "package metadata (METADATA)",
     ("ops_manager.cli.project_state", "last_event_envelope"): (
         "a finished NDJSON input named by --events-file, whose unterminated last line is a "
         "line like any other: not a live stream, so not the store's torn-tail rules"

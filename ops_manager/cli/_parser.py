@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ops_manager.errors import OpsError
 
@@ -20,7 +20,27 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        self._adding = False
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """As argparse's; see :meth:`_get_formatter`."""
+        self._adding = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._adding = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # add_argument builds a formatter only to check a metavar tuple against nargs,
+        # which does not depend on the width; argparse's default width asks the terminal
+        # (importing shutil, with bz2 and lzma) for each of a command's ~40 flags. Help and
+        # usage text still get the terminal's width.
+        if self._adding:
+            factory: Any = self.formatter_class  # typeshed's protocol only declares prog
+            formatter: argparse.HelpFormatter = factory(prog=self.prog, width=80)
+            return formatter
+        return super()._get_formatter()
 
     def error(self, message: str) -> NoReturn:
         match = re.match(r"unrecognized arguments: (.*)", message)

@@ -14,6 +14,9 @@ from typing import Any
 import attrs
 
 from ops_manager._jsonfmt import dumps_compact
+from ops_manager.engine._alert_quiet import commit_record_path as commit_record_path
+from ops_manager.engine._alert_quiet import lock_path as lock_path
+from ops_manager.engine._alert_quiet import outbox_path as outbox_path
 from ops_manager.engine.alert_delivery import HttpSender
 from ops_manager.errors import OpsError
 from ops_manager.reducers.alerts import (
@@ -95,21 +98,6 @@ class DispatchFiles:
             lock=lock_path(paths),
             commit_record=commit_record_path(paths),
         )
-
-
-def outbox_path(paths: LoopPaths) -> Path:
-    """``OPS/alert-outbox.jsonl``: notifications queued, retried, kept."""
-    return paths.ops("alert-outbox.jsonl")
-
-
-def lock_path(paths: LoopPaths) -> Path:
-    """``OPS/.alert-dispatch.lock``: serializes dispatch, replay and their outbox writes."""
-    return paths.ops(".alert-dispatch.lock")
-
-
-def commit_record_path(paths: LoopPaths) -> Path:
-    """``OPS/.alert-dispatch-commit.json``: a dispatch run's telemetry rows and state, as one."""
-    return paths.ops(".alert-dispatch-commit.json")
 
 
 # --- reading the escalations file --------------------------------------------------------

@@ -72,3 +72,117 @@ def remember_valid(schema_name: str, doc: object) -> None:
         entry.touch()
     except OSError:
         pass
+
+
+# --- alert sink configs that loaded -------------------------------------------------------
+#
+# A second memo, in its own directory: an alert sink config that *loaded* (steps 4-8 of
+# alerts.md §2.2: JSON, schema, each sink's plugin checks, routing) in an earlier process.
+# The outcome depends on more than the schema, so the name also covers the installed sink
+# plugins (each entry point, its distribution's metadata and its module sources) and the
+# sources of the code that checks a config (size and mtime, so an edited checkout never
+# trusts an outcome its old code reached). A reconcile pass that finds its config here
+# knows the config is usable without importing the alert stack, pluggy or any plugin.
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+#: files and directories (their ``*.py``) of ops_manager whose code decides whether a config
+#: loads: the loader, the pure config reducers, the sink plugin API, the schemas
+_ALERT_CONFIG_SOURCES = (
+    "engine/alert_config.py",
+    "engine/_schema_memo.py",
+    "reducers/alerts",
+    "sinks.py",
+    "plugins.py",
+    "hookspecs.py",
+    "model/validation.py",
+    "data/ops-manager-alert-sinks.config.schema.json",
+)
+
+
+def _stamp(path: str) -> bytes:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}:missing".encode()
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()
+
+
+def _dir_stamps(directory: str) -> list[bytes]:
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".py"))
+    except OSError:
+        return [f"{directory}:missing".encode()]
+    return [_stamp(os.path.join(directory, n)) for n in names]
+
+
+def _plugin_stamps() -> list[bytes]:
+    import importlib.util
+
+    from ops_manager._entry_points import entry_points
+
+    out: list[bytes] = []
+    for name, value, dist_dir in entry_points("ops_manager"):
+        out.append(f"ep:{name}={value}@{dist_dir}".encode())
+        out.append(_stamp(os.path.join(dist_dir, "METADATA")))
+        top = value.partition(":")[0].strip().split(".")[0]
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            out.append(f"module:{top}:missing".encode())
+            continue
+        for location in spec.submodule_search_locations or ():
+            out.extend(_dir_stamps(location))
+        if spec.origin:
+            out.append(_stamp(spec.origin))
+    return out
+
+
+def _alert_config_entry(path: str, data: bytes) -> Path | None:
+    base = cache_dir()
+    if base is None:
+        return None
+    digest = hashlib.sha256()
+    parts = [VERSION.encode(), os.path.abspath(path).encode(), data]
+    for source in _ALERT_CONFIG_SOURCES:
+        full = str(_PACKAGE_DIR / source)
+        parts.extend(_dir_stamps(full) if os.path.isdir(full) else [_stamp(full)])
+    parts.extend(_plugin_stamps())
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return base / "alert-config-ok" / digest.hexdigest()
+
+
+#: (path, bytes) -> its memo entry, computed once per process (a pass that checks its config
+#: and then loads it asks twice; the plugins and the code do not change under a process)
+_ENTRIES: dict[tuple[str, str, bytes], Path | None] = {}
+
+
+def _alert_config_entry_once(path: str, data: bytes) -> Path | None:
+    key = (str(cache_dir()), os.path.abspath(path), data)
+    if key not in _ENTRIES:
+        if len(_ENTRIES) > 64:
+            _ENTRIES.clear()
+        _ENTRIES[key] = _alert_config_entry(path, data)
+    return _ENTRIES[key]
+
+
+def alert_config_known_ok(path: str, data: bytes) -> bool:
+    """Whether the config at ``path`` with these bytes loaded in an earlier process, with
+    the same installed sink plugins and the same ops-manager code."""
+    entry = _alert_config_entry_once(path, data)
+    return entry is not None and entry.is_file()
+
+
+def remember_alert_config_ok(path: str, data: bytes) -> None:
+    """Record that the config at ``path`` with these bytes loaded (best effort)."""
+    entry = _alert_config_entry_once(path, data)
+    if entry is None:
+        return
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.touch()
+    except OSError:
+        pass

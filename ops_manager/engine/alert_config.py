@@ -28,7 +28,10 @@ from typing import Any
 
 import attrs
 
-from ops_manager.engine._schema_memo import known_valid, remember_valid
+from ops_manager.engine._alert_quiet import ALERT_SINKS_FILE_ENV as ALERT_SINKS_FILE_ENV
+from ops_manager.engine._alert_quiet import PACKAGED_ALERT_SINKS_FILE as PACKAGED_ALERT_SINKS_FILE
+from ops_manager.engine._alert_quiet import config_path as config_path
+from ops_manager.engine._schema_memo import known_valid, remember_alert_config_ok, remember_valid
 from ops_manager.errors import OpsError
 from ops_manager.model.validation import ALERT_SINKS_SCHEMA
 from ops_manager.reducers.alerts import (
@@ -57,24 +60,6 @@ from ops_manager.reducers.alerts.config_problems import (
     top_level_problems,
 )
 from ops_manager.sinks import Sink, SinkConfigError, available_sinks, get_sink
-
-#: environment variable naming the config file (flag > env > packaged default)
-ALERT_SINKS_FILE_ENV = "OPS_MANAGER_ALERT_SINKS_FILE"
-
-#: the config shipped inside the package (``config/`` holds a symlink to it); every sink off
-PACKAGED_ALERT_SINKS_FILE = (
-    Path(__file__).resolve().parent.parent / "data" / "ops-manager-alert-sinks.v1.json"
-)
-
-
-def config_path(flag_value: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """§1.1 precedence: a non-empty flag value, else ``$OPS_MANAGER_ALERT_SINKS_FILE`` if set
-    and non-empty, else the packaged default. The string is used (and echoed) as given."""
-    if flag_value:
-        return flag_value
-    env = os.environ if environ is None else environ
-    value = env.get(ALERT_SINKS_FILE_ENV, "")
-    return value if value else str(PACKAGED_ALERT_SINKS_FILE)
 
 
 @attrs.frozen
@@ -133,19 +118,35 @@ def load_alert_config(path: str, *, installed: Mapping[str, Sink] | None = None)
         data = Path(path).read_bytes()
     except OSError:
         return _load_alert_config(path, None)  # reports "not found" exactly as before
-    key = (os.path.abspath(path), data, tuple(id(p) for p in get_plugin_manager().get_plugins()))
+    pm = get_plugin_manager()
+    key = (os.path.abspath(path), data, tuple(id(p) for p in pm.get_plugins()))
     outcome = _LOADED.get(key)
     if outcome is None:
         try:
             outcome = _load_alert_config(path, None)
         except OpsError as exc:
             outcome = exc
+        else:
+            if _installed_plugins_only(pm):
+                # a later process may trust this outcome without loading (engine._alert_quiet)
+                remember_alert_config_ok(path, data)
         if len(_LOADED) > 64:
             _LOADED.clear()
         _LOADED[key] = outcome
     if isinstance(outcome, OpsError):
         raise OpsError(outcome.message, outcome.exit_code)
     return outcome
+
+
+def _installed_plugins_only(pm: Any) -> bool:
+    # the memo's key names the installed plugins (entry points); an outcome reached with a
+    # plugin registered in process is not one another process can reach
+    from ops_manager.plugins import BUILTIN_PLUGINS, plugin_distribution
+
+    return all(
+        pm.get_name(p) in BUILTIN_PLUGINS or plugin_distribution(p) is not None
+        for p in pm.get_plugins()
+    )
 
 
 def _load_alert_config(path: str, installed: Mapping[str, Sink] | None) -> LoadedConfig:

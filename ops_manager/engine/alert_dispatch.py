@@ -56,6 +56,7 @@ from ops_manager.engine._alert_dispatch_sending import (
     make_sink_result,
     retry_row,
 )
+from ops_manager.engine._alert_quiet import commit_run
 from ops_manager.engine.alert_config import (
     LoadedConfig,
     config_path,
@@ -85,11 +86,8 @@ from ops_manager.store import (
     LoopPaths,
     append_line,
     apply_pending,
-    commit,
     exclusive_lock,
-    json_replace,
     remove_dead_temps,
-    rows_append,
 )
 
 #: records in the outbox file above which a run compacts it (delivered entries dropped)
@@ -250,11 +248,7 @@ def _commit(files: DispatchFiles, rows: list[dict[str, Any]], state: dict[str, A
     outbox says which were delivered (not sent again), and their telemetry is recorded then,
     once.
     """
-    commit(
-        files.commit_record,
-        [rows_append(files.telemetry, rows)],
-        [json_replace(files.state, state)],
-    )
+    commit_run(files.commit_record, files.telemetry, files.state, rows, state)
 
 
 # --- replay ------------------------------------------------------------------------------

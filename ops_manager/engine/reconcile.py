@@ -42,6 +42,7 @@ from typing import Any
 
 from ops_manager._jsonfmt import alt, as_nonneg_int
 from ops_manager._timefmt import utc_now_epoch
+from ops_manager.engine._alert_quiet import try_quiet_dispatch
 from ops_manager.engine._reconcile_records import (
     BatchTap,
     cursor_document,
@@ -118,16 +119,33 @@ def reconcile(
         # after the pass and outside its lock (dispatch has its own): a slow or dead sink
         # must not hold up the next reconcile of this loop. Never raises (fail-open), and
         # runs after failed passes too, so transport outages are paged.
-        from ops_manager.engine.alert_dispatch import run_dispatch_after_reconcile
-
-        run_dispatch_after_reconcile(
-            paths,
-            trace_id=settings.trace_id,
-            config_file=settings.alerts.config_file,
-            state_file=settings.alerts.state_file,
-            telemetry_file=settings.alerts.telemetry_file,
-        )
+        _dispatch(paths, settings.trace_id, settings.alerts)
     return result
+
+
+def _dispatch(paths: LoopPaths, trace_id: str, alerts: AlertOptions) -> None:
+    # A run with nothing to send writes its state without the alert stack (about a third
+    # of a CLI pass's CPU); any other run, or any doubt, is the full dispatch.
+    try:
+        if try_quiet_dispatch(
+            paths,
+            trace_id=trace_id,
+            config_file=alerts.config_file,
+            state_file=alerts.state_file,
+            telemetry_file=alerts.telemetry_file,
+        ):
+            return
+    except Exception:
+        pass  # fail-open: the full dispatch runs, and records what went wrong
+    from ops_manager.engine.alert_dispatch import run_dispatch_after_reconcile
+
+    run_dispatch_after_reconcile(
+        paths,
+        trace_id=trace_id,
+        config_file=alerts.config_file,
+        state_file=alerts.state_file,
+        telemetry_file=alerts.telemetry_file,
+    )
 
 
 class _Pass:

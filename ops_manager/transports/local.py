@@ -8,9 +8,9 @@ data leaves the process), which keeps a reconcile close to the cost of parsing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ops_manager.errors import OpsError
-from ops_manager.hookspecs import hookimpl
 from ops_manager.reducers.run_status import derive_run_identity, derive_run_status
 from ops_manager.runtime import (
     EventReader,
@@ -24,8 +24,6 @@ from ops_manager.runtime import (
 )
 from ops_manager.store import LoopPaths
 from ops_manager.transports import (
-    ControlExecution,
-    ControlRequest,
     EventTuple,
     IngestFailure,
     ObserveRequest,
@@ -35,6 +33,10 @@ from ops_manager.transports import (
     TransportConfig,
     TransportFactory,
 )
+
+if TYPE_CHECKING:
+    # built on first use (see ops_manager.transports.__getattr__): a pass never controls
+    from ops_manager.transports import ControlExecution, ControlRequest
 
 
 def read_runtime_view(paths: LoopPaths) -> RuntimeView:
@@ -143,7 +145,13 @@ def _resolve_start(request: ObserveRequest) -> StreamPosition:
     return start
 
 
-@hookimpl
+#: the hooks this built-in implements. They are marked with ``hookspecs.hookimpl`` when the
+#: plugin manager registers the module (``plugins._manager``), not here: importing pluggy
+#: cost every reconcile pass ~2 ms, and a pass gets its transport from
+#: ``transports._builtin_factory``, which calls the hook directly.
+OPSMGR_HOOKIMPLS = ("opsmgr_register_transports",)
+
+
 def opsmgr_register_transports(register: Callable[[str, TransportFactory], None]) -> None:
     """Provide the ``local`` transport."""
     factory: Callable[[TransportConfig], Transport] = LocalTransport
