@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import attrs
+from typing import Any, BinaryIO, NamedTuple
 
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.errors import OpsError
@@ -83,9 +81,11 @@ def tail_lines(path: Path, n: int) -> list[bytes]:
     return out
 
 
-@attrs.frozen
-class SummaryResult:
-    """A summary and the warnings to show an operator (malformed rows skipped)."""
+class SummaryResult(NamedTuple):
+    """A summary and the warnings to show an operator (malformed rows skipped).
+
+    A named tuple, not an ``attrs`` class: ``status`` imports no ``attrs``.
+    """
 
     summary: dict[str, Any]
     warnings: tuple[str, ...] = ()
