@@ -23,6 +23,9 @@ parses each line (about 2.6x faster than the stdlib decoder), every line orjson 
 decided by the stdlib decoder as before, and the values that leave the fold (the last event,
 and a line the caller names) are parsed by the stdlib decoder again, so every line is accepted
 or rejected exactly as by iterating the reader, and nothing written anywhere changes.
+:meth:`EventReader.batches` hands the same tuples over a list per read (what the reconcile
+fold uses): a read is decided in C over the whole list when nothing in it is unusual, and line
+by line, as :meth:`~EventReader.tuples` decides, when something is.
 """
 
 from __future__ import annotations
