@@ -121,9 +121,9 @@ class EventLine:
         return iter((self.line, self.raw, self.name, self.timestamp))
 
 
-def _open_events(path: Path) -> BinaryIO:
+def _open_events(path: Path, buffering: int = -1) -> BinaryIO:
     try:
-        return open(path, "rb")
+        return open(path, "rb", buffering=buffering)
     except FileNotFoundError:
         raise OpsError(f"required artifact missing: {os.path.abspath(path)}") from None
     except IsADirectoryError:
@@ -556,7 +556,8 @@ class EventReader:
         # of the read can be re-parsed exactly before it leaves.
         path_text = os.path.abspath(self.path)
         start = self.start
-        with _open_events(self.path) as handle:
+        # a buffer the size of a read: one read syscall per list, not one per 8 KiB
+        with _open_events(self.path, max(_BATCH_BYTES, 1 << 13)) as handle:
             end = self.end_offset
             if end is None:
                 end = os.fstat(handle.fileno()).st_size
