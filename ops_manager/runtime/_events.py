@@ -548,12 +548,13 @@ class EventReader:
         return None
 
     def _batches_fast(self, loads: Any, exact_line: int | None) -> Iterator[list[EventTuple]]:
-        # The decisions of _iterate_fast, a read of _BATCH_BYTES at a time. A line takes the
-        # short way (orjson, a known name, a string timestamp: an append) unless something
-        # about it is unusual; then it is decided line by line exactly as _iterate_fast
-        # decides it. Byte offsets are summed once per list, not per line. A list is handed
-        # over only once the next one has an event (or the range ended), so the last event
-        # of the read can be re-parsed exactly before it leaves.
+        # The decisions of _iterate_fast, a read of _BATCH_BYTES (whole lines) at a time. A
+        # read takes the short way, decided in C over the whole list, unless something in
+        # it is unusual; then the read is decided line by line exactly as _iterate_fast
+        # decides (_decide_lines). Byte offsets come from tell() once per read, not from
+        # each line. A list is handed over only once the next one has an event (or the
+        # range ended), so the last event of the range is re-parsed exactly before it
+        # leaves.
         path_text = os.path.abspath(self.path)
         start = self.start
         # a buffer the size of a read: one read syscall per list, not one per 8 KiB
