@@ -44,8 +44,10 @@ LOOP = "demo-loop"
 
 @pytest.fixture(autouse=True)
 def fast_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Take the orjson path for every read, however small (the tests' logs are tiny)."""
+    """Take the orjson path for every read, however small (the tests' logs are tiny); the
+    property test varies the size of batches()' reads (restored here afterwards)."""
     monkeypatch.setattr(_events, "FAST_MIN_BYTES", 0)
+    monkeypatch.setattr(_events, "_BATCH_BYTES", _events._BATCH_BYTES)
 
 
 def strict(a: Any, b: Any) -> bool:
@@ -90,10 +92,11 @@ def compare(
     max_events: int = 0,
     exact_line: int | None = None,
     take: int | None = None,
+    end_offset: int | None = None,
 ) -> list[tuple[Any, Any]]:
     """Read both ways; assert everything but mid-stream numbers agrees; return raw pairs."""
-    slow = EventReader(path, start, max_events)
-    fast = EventReader(path, start, max_events)
+    slow = EventReader(path, start, max_events, end_offset=end_offset)
+    fast = EventReader(path, start, max_events, end_offset=end_offset)
     want, want_err = _drain(iter(slow), take)
     got, got_err = _drain(fast.tuples(exact_line), take)
     assert got_err == want_err
@@ -105,7 +108,24 @@ def compare(
     for g, w in zip(got, want, strict=True):
         if g[0] == exact_line:
             assert strict(g[1], w[1])
+    if take is None:
+        # batches(): the same tuples, raws, position, counts and error, a list at a time
+        batched = EventReader(path, start, max_events, end_offset=end_offset)
+        lists: list[Any] = []
+        flat, flat_err = _drain(_flatten(batched.batches(exact_line), lists), None)
+        assert flat_err == got_err
+        assert all(lists), "no empty list is handed over"
+        assert [(f[0], f[2], f[3]) for f in flat] == [(g[0], g[2], g[3]) for g in got]
+        assert all(strict(f[1], g[1]) for f, g in zip(flat, got, strict=True))
+        for attr in ("position", "events_emitted", "total_lines", "torn_tail_bytes"):
+            assert getattr(batched, attr) == getattr(slow, attr), attr
     return [(g[1], w[1]) for g, w in zip(got, want, strict=True)]
+
+
+def _flatten(batches: Iterator[list[Any]], seen: list[Any]) -> Iterator[Any]:
+    for batch in batches:
+        seen.append(batch)
+        yield from batch
 
 
 def _write(tmp_path: Path, data: bytes) -> Path:
@@ -231,6 +251,8 @@ _line_st = st.one_of(
     skip=st.integers(0, 6),
     exact_line=st.none() | st.integers(1, 12),
     take=st.none() | st.integers(1, 4),
+    batch_bytes=st.sampled_from([1, 40, 120, 1 << 18]),
+    cut=st.none() | st.integers(0, 60),
 )
 def test_property_fast_read_agrees_with_the_reader(
     tmp_path: Path,
@@ -240,9 +262,15 @@ def test_property_fast_read_agrees_with_the_reader(
     skip: int,
     exact_line: int | None,
     take: int | None,
+    batch_bytes: int,
+    cut: int | None,
 ) -> None:
     data = b"".join(line + b"\n" for line in lines) + tail
     path = _write(tmp_path, data)
+    # batches() reads this many bytes at a time (whole lines): 1 = a line per list
+    _events._BATCH_BYTES = batch_bytes
+    # a size sampled before the last `cut` bytes were appended (the range ends mid-read)
+    end_offset = None if cut is None else max(0, len(data) - cut)
     start = StreamPosition()
     if skip:
         # resume after a few good events, as an incremental pass does
@@ -253,7 +281,9 @@ def test_property_fast_read_agrees_with_the_reader(
         except OpsError:
             pass
         start = first.position
-    pairs = compare(path, start, max_events, exact_line, take)
+    if end_offset is not None and end_offset < start.byte_offset:
+        end_offset = None
+    pairs = compare(path, start, max_events, exact_line, take, end_offset)
     for got, want in pairs:
         text = json.dumps(want)
         if not re.search(r"\d{19}", text):
@@ -350,3 +380,24 @@ def test_a_lone_surrogate_in_the_last_event_is_written_as_its_json_escape(
     append_raw(repo, LOOP, (ascii_json(event("role_end", ts(3), iteration=1)) + "\n").encode())
     _reconcile(repo)
     assert json.loads((ops / "stream-state.json").read_bytes())["fold"]["eventCount"] == 3
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 100, 250, 1000, 1 << 18])
+def test_batches_stop_at_max_events_across_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    """batches() with reads of a few lines each: every limit stops at the same event, with
+    the same position and counts, as the reader does (the limit falls inside a read, at its
+    end, and after events held from earlier reads)."""
+    monkeypatch.setattr(_events, "_BATCH_BYTES", batch_bytes)
+    lines = [_line(i) for i in range(1, 25)]
+    lines[9] = b"   "  # a blank line counts as a line, not an event
+    path = _write(tmp_path, b"".join(line + b"\n" for line in lines) + b'{"torn')
+    for max_events in range(0, 26):
+        for exact_line in (None, 3, 17):
+            compare(path, StreamPosition(), max_events, exact_line)
+    # an error after the limit is not looked at; one before it is raised after the events
+    bad = [*lines[:12], b"{not json", *lines[12:]]
+    path = _write(tmp_path, b"".join(line + b"\n" for line in bad))
+    for max_events in (0, 5, 11, 12, 13):
+        compare(path, StreamPosition(), max_events)

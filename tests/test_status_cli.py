@@ -787,3 +787,38 @@ def test_console_script(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(proc.stdout)["reconcile"]["lastTraceId"] == "cs"
+
+
+def test_status_reads_projections_without_the_write_machinery(
+    capsys: pytest.CaptureFixture[str], reconciled: Path
+) -> None:
+    """Issue 14.4: ``status`` in a fresh process loads neither ``attrs`` nor the commit and
+    stream modules (nor ``hashlib``); it only reads projections and the tails of streams.
+    Its output is the same as in this process, where everything is already imported."""
+    expected = status(capsys, reconciled)
+    script = (
+        "import sys\n"
+        "from ops_manager.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "heavy = ['attrs', 'hashlib', 'ops_manager.store._commit', 'ops_manager.store._stream',"
+        " 'ops_manager.store._fleet_paths', 'requests', 'jsonschema', 'pluggy']\n"
+        "sys.stderr.write(repr(sorted(m for m in heavy if m in sys.modules)))\n"
+        "raise SystemExit(code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_MANAGER_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "status", "--repo", str(reconciled), "--loop", LOOP],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "[]")
+    got = json.loads(proc.stdout)
+    # generatedAt and the lag figures follow the clock; everything else is the same
+    for doc in (got, expected):
+        doc.pop("generatedAt")
+    assert got.keys() == expected.keys()
+    assert got["files"] == expected["files"] and got["cursor"] == expected["cursor"]
+    assert got["reconcile"] == expected["reconcile"]

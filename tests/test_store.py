@@ -279,3 +279,26 @@ def test_finish_pending_takes_the_lock_only_for_a_record(tmp_path: Path) -> None
     assert finished.is_set() and not record.exists()
     assert stream.read_text(encoding="utf-8") == '{"a":1}\n{"b":2}\n{"c":3}\n'
     assert projection.read_text(encoding="utf-8") == '{"new":true}\n'
+
+
+def test_loop_paths_is_a_frozen_value(tmp_path: Path) -> None:
+    """``LoopPaths`` is written by hand (no attrs on the status path): it keeps the value
+    semantics of the attrs class it was (equality, hash, repr, frozen, copy and pickle)."""
+    import copy
+    import pickle
+
+    a = LoopPaths(tmp_path, "one")
+    b = LoopPaths.for_loop(tmp_path, "one")
+    assert a == b and hash(a) == hash(b) and {a: 1}[b] == 1
+    assert a != LoopPaths(tmp_path, "two") and a != LoopPaths(tmp_path / "x", "one")
+    assert a != (tmp_path, "one")
+    assert repr(a) == f"LoopPaths(repo={tmp_path!r}, loop_id='one')"
+    assert copy.copy(a) == a and pickle.loads(pickle.dumps(a)) == a
+    with pytest.raises(AttributeError):
+        a.loop_id = "two"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del a.repo
+    assert a.loop_id == "one" and a.state_file == tmp_path / ".superloop/ops-manager/one/state.json"
+    match a:
+        case LoopPaths(repo, loop_id):
+            assert (repo, loop_id) == (tmp_path, "one")

@@ -29,7 +29,7 @@ from ops_manager.reducers.telemetry_summary import (
     summarize_rows,
     to_number,
 )
-from ops_manager.store import Stream, _stream
+from ops_manager.store import Stream, _tail
 
 LOOP = "demo-loop"
 NOW = 1_900_000_000
@@ -323,13 +323,13 @@ def test_tail_lines_matches_a_full_read(
     path.write_bytes(b"".join(line + b"\n" for line in lines) + torn)
     # the tail is the store's (Stream.lines_reverse): tiny blocks there make every line
     # straddle block boundaries
-    old = _stream._FIRST_BLOCK, _stream._BLOCK
-    _stream._FIRST_BLOCK = _stream._BLOCK = block
+    old = _tail._FIRST_BLOCK, _tail._BLOCK
+    _tail._FIRST_BLOCK = _tail._BLOCK = block
     try:
         assert list(Stream(path).lines_reverse()) == list(reversed(lines))
         assert tail_lines(path, n) == (lines[-n:] if n else [])
     finally:
-        _stream._FIRST_BLOCK, _stream._BLOCK = old
+        _tail._FIRST_BLOCK, _tail._BLOCK = old
 
 
 def test_tail_does_not_read_a_huge_file_whole(tmp_path: Path) -> None:

@@ -5,9 +5,13 @@ import the store themselves (``docs/architecture.md``, layering)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ops_manager.store import FleetPaths, LoopPaths
+from ops_manager.store import LoopPaths
 from ops_manager.store import resolve_repo as _store_resolve_repo
+
+if TYPE_CHECKING:
+    from ops_manager.store import FleetPaths
 
 
 def resolve_repo(repo: str) -> Path:
@@ -29,4 +33,8 @@ def loop_paths_in(repo: Path, loop_id: str) -> LoopPaths:
 
 def fleet_paths(repo: Path) -> FleetPaths:
     """Every fleet-level artifact location of an already resolved ``repo``."""
+    # imported here: FleetPaths is an attrs class, and the per-loop commands (status) that
+    # import this module need no attrs
+    from ops_manager.store import FleetPaths
+
     return FleetPaths.for_repo(repo)

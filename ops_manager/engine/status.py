@@ -9,9 +9,7 @@ summary over the last ``summary_window`` rows of ``TEL/reconcile.jsonl`` / ``TEL
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._files import last_jsonl_object
@@ -21,9 +19,12 @@ from ops_manager.reducers.status import StatusInputs, build_status
 from ops_manager.store import LoopPaths, read_json_file
 
 
-@attrs.frozen
-class StatusFiles:
-    """Every file status reads; ``None`` fields take the contract default under ``OPS/``."""
+class StatusFiles(NamedTuple):
+    """Every file status reads; ``None`` fields take the contract default under ``OPS/``.
+
+    A named tuple rather than an ``attrs`` class: ``status`` imports no ``attrs`` at all
+    (it would cost the command about a third of a bare Python start).
+    """
 
     state: Path | None = None
     cursor: Path | None = None

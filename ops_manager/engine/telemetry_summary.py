@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.errors import OpsError
@@ -21,19 +19,14 @@ from ops_manager.reducers.telemetry_summary import (
     malformed_counts,
     summarize_lines,
 )
-from ops_manager.store import LoopPaths, Stream
+from ops_manager.store import LoopPaths, tail_lines
 
 
-def tail_lines(path: Path, n: int) -> list[bytes]:
-    """The last ``n`` complete physical lines of ``path`` (blank ones included), oldest
-    first: :meth:`Stream.tail <ops_manager.store.Stream.tail>`. ``[]`` when the file is
-    missing or ``n <= 0``."""
-    return Stream(path).tail(n)
+class SummaryResult(NamedTuple):
+    """A summary and the warnings to show an operator (malformed rows skipped).
 
-
-@attrs.frozen
-class SummaryResult:
-    """A summary and the warnings to show an operator (malformed rows skipped)."""
+    A named tuple, not an ``attrs`` class: ``status`` imports no ``attrs``.
+    """
 
     summary: dict[str, Any]
     warnings: tuple[str, ...] = ()

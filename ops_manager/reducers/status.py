@@ -8,9 +8,7 @@ skips ``false`` as well as ``null``, which is why ``visibility.sequence.driftAct
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ops_manager._jsonfmt import alt, strip_nulls
 from ops_manager._timefmt import format_ts
@@ -18,9 +16,11 @@ from ops_manager._timefmt import format_ts
 JSON = dict[str, Any]
 
 
-@attrs.frozen
-class StatusInputs:
-    """Everything status reads, already parsed (``None`` = file or line absent)."""
+class StatusInputs(NamedTuple):
+    """Everything status reads, already parsed (``None`` = file or line absent).
+
+    A named tuple, not an ``attrs`` class, so ``status`` imports no ``attrs``.
+    """
 
     now: int
     repo_path: str

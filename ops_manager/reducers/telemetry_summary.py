@@ -20,9 +20,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ops_manager._timefmt import format_ts
 
@@ -36,9 +34,12 @@ RATIONALE_BALANCED = "Observed mixed signals; keep balanced thresholds"
 _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
 
-@attrs.frozen
-class SummarySource:
-    """The ``source`` block: where the rows came from and the *requested* window."""
+class SummarySource(NamedTuple):
+    """The ``source`` block: where the rows came from and the *requested* window.
+
+    A named tuple, not an ``attrs`` class: ``status`` folds a summary and imports no
+    ``attrs``.
+    """
 
     repo_path: str
     loop_id: str

@@ -23,13 +23,18 @@ parses each line (about 2.6x faster than the stdlib decoder), every line orjson 
 decided by the stdlib decoder as before, and the values that leave the fold (the last event,
 and a line the caller names) are parsed by the stdlib decoder again, so every line is accepted
 or rejected exactly as by iterating the reader, and nothing written anywhere changes.
+:meth:`EventReader.batches` hands the same tuples over a list per read (what the reconcile
+fold uses): a read is decided in C over the whole list when nothing in it is unusual, and line
+by line, as :meth:`~EventReader.tuples` decides, when something is.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Iterator
+from itertools import compress
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -81,6 +86,21 @@ def loads_json(data: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+_EVENT = operator.itemgetter("event")
+_TIMESTAMP = operator.itemgetter("timestamp")
+
+#: bytes per read of :meth:`EventReader.batches` (whole lines: one list of events per read)
+_BATCH_BYTES = 1 << 16
+
+
+def _line_at(lines: list[bytes], base: int, size: int, first: int, line: int) -> tuple[bytes, int]:
+    """Physical line ``line`` of a read (``lines``, ``size`` bytes from offset ``base``,
+    starting with line ``first``): its bytes, and the offset just after it. Counted back
+    from the end of the read, where the line usually is (then nothing is summed)."""
+    idx = line - first
+    return lines[idx], base + size - sum(map(len, lines[idx + 1 :]))
+
+
 #: a resumable position in ``events.jsonl``: the store's one position type (the runtime's
 #: log is read with the same fingerprint rules as every other stream)
 StreamPosition = Position
@@ -104,9 +124,9 @@ class EventLine:
         return iter((self.line, self.raw, self.name, self.timestamp))
 
 
-def _open_events(path: Path) -> BinaryIO:
+def _open_events(path: Path, buffering: int = -1) -> BinaryIO:
     try:
-        return open(path, "rb")
+        return open(path, "rb", buffering=buffering)
     except FileNotFoundError:
         raise OpsError(f"required artifact missing: {os.path.abspath(path)}") from None
     except IsADirectoryError:
@@ -206,6 +226,23 @@ class EventReader:
         """
         return self._tuples(exact_line)
 
+    def batches(self, exact_line: int | None = None) -> Iterator[list[EventTuple]]:
+        """The events of :meth:`tuples`, handed over a list at a time (a few hundred events
+        per list), for a fold that consumes them all: no generator step per event.
+
+        Drained to the end, it yields exactly the tuples :meth:`tuples` yields (the same
+        fold-grade ``raw``, exact for the last event and ``exact_line``) and leaves the same
+        ``position``, counts and errors (an error is raised after the list of the events
+        before it). A consumer that stops early finds ``position`` after the last list it
+        was given, not after the last event it looked at.
+        """
+        size = self._range_end()
+        if size - self.start.byte_offset < FAST_MIN_BYTES:
+            return self._small_batches()
+        import orjson  # lazily: only a large read pays for it
+
+        return self._batches_fast(orjson.loads, exact_line)
+
     def _iterate(self) -> Iterator[EventLine]:
         path_text = os.path.abspath(self.path)
         start = self.start
@@ -278,13 +315,17 @@ class EventReader:
             self.total_lines = line_no
             self.torn_tail_bytes = torn
 
+    def _range_end(self) -> int:
+        """The end of the range to read, as far as choosing a parser goes."""
+        if self.end_offset is not None:
+            return self.end_offset
+        try:
+            return os.stat(self.path).st_size
+        except OSError:
+            return 0  # _iterate reports the missing or unreadable file
+
     def _tuples(self, exact_line: int | None) -> Iterator[EventTuple]:
-        size = self.end_offset
-        if size is None:
-            try:
-                size = os.stat(self.path).st_size
-            except OSError:
-                size = 0  # _iterate reports the missing or unreadable file
+        size = self._range_end()
         if size - self.start.byte_offset < FAST_MIN_BYTES:
             return self._small_tuples()
         import orjson  # lazily: only a large read pays for it
@@ -294,6 +335,18 @@ class EventReader:
     def _small_tuples(self) -> Iterator[EventTuple]:
         for ev in self._iterate():
             yield ev.line, ev.raw, ev.name, ev.timestamp
+
+    def _small_batches(self) -> Iterator[list[EventTuple]]:
+        # a small range (an incremental pass): one list, or the events before an error
+        batch: list[EventTuple] = []
+        try:
+            batch.extend(self._small_tuples())
+        except OpsError:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
 
     def _iterate_fast(self, loads: Any, exact_line: int | None) -> Iterator[EventTuple]:
         # The loop of _iterate with orjson first. An event is yielded only once the next one
@@ -401,6 +454,215 @@ class EventReader:
                     last_end = held_end
                     last_line = line
                     yield line, obj, name, timestamp
+                if error is not None:
+                    raise OpsError(error)
+            finally:
+                self.events_emitted = emitted
+                if last_raw is not None:
+                    self.position = StreamPosition(
+                        last_end, last_line, fingerprint(last_raw), len(last_raw)
+                    )
+            if stopped_early:
+                rest, torn = count_newlines_in(handle, offset, end)
+                line_no += rest
+            self.total_lines = line_no
+            self.torn_tail_bytes = torn
+
+    def _decide_lines(
+        self,
+        lines: list[bytes],
+        first: int,
+        loads: Any,
+        names: set[str],
+        watch: int,
+        out: list[EventTuple],
+    ) -> str | None:
+        """Decide a read line by line, exactly as :meth:`_iterate_fast` does; append the
+        events to ``out``; return the error of the first bad line (``None``: all good)."""
+        path_text = os.path.abspath(self.path)
+        exact = _decode
+        deep = _DEEP_BRACKETS
+        long_line = 2 * deep
+        for ln, raw in enumerate(lines, first):
+            try:
+                if ln == watch or (
+                    len(raw) > long_line and raw.count(b"[") + raw.count(b"{") > deep
+                ):
+                    raise ValueError("parsed by the stdlib decoder")
+                obj = loads(raw)
+            except ValueError:
+                if raw.isspace():
+                    continue
+                try:
+                    obj = exact(raw.decode("utf-8"))
+                except (ValueError, RecursionError):
+                    return f"invalid JSON event at line {ln} in {path_text}"
+            try:
+                name = obj.get("event")
+            except AttributeError:  # not an object: only dict has .get
+                return f"invalid JSON event at line {ln} in {path_text}"
+            try:
+                known = name in names
+            except TypeError:  # an array or object
+                known = False
+            if not known:
+                if name is None or name is False:
+                    name = obj.get("type")  # jq `.event // .type`
+                if type(name) is not str or not name:
+                    return f"missing event name at line {ln} in {path_text}"
+                names.add(name)
+            timestamp = obj.get("timestamp")
+            if type(timestamp) is not str or not timestamp:
+                return f"missing event timestamp at line {ln} in {path_text}"
+            out.append((ln, obj, name, timestamp))
+        return None
+
+    def _batches_fast(self, loads: Any, exact_line: int | None) -> Iterator[list[EventTuple]]:
+        # The decisions of _iterate_fast, a read of _BATCH_BYTES (whole lines) at a time. A
+        # read takes the short way, decided in C over the whole list, unless something in
+        # it is unusual; then the read is decided line by line exactly as _iterate_fast
+        # decides (_decide_lines). Byte offsets come from tell() once per read, not from
+        # each line. A list is handed over only once the next one has an event (or the
+        # range ended), so the last event of the range is re-parsed exactly before it
+        # leaves.
+        path_text = os.path.abspath(self.path)
+        start = self.start
+        # a buffer the size of a read: one read syscall per list, not one per 8 KiB
+        with _open_events(self.path, max(_BATCH_BYTES, 1 << 13)) as handle:
+            end = self.end_offset
+            if end is None:
+                end = os.fstat(handle.fileno()).st_size
+            offset = start.byte_offset
+            line_no = start.line_offset
+            if offset >= end:
+                self.total_lines = line_no
+                return
+            handle.seek(offset)
+            limit = self.max_events
+            emitted = 0  # events in the lists handed over
+            last_raw: bytes | None = None
+            last_end = offset
+            last_line = line_no
+            torn = 0
+            stopped_early = False
+            exact = _decode
+            deep = _DEEP_BRACKETS
+            long_line = 2 * deep
+            watch = -1 if exact_line is None else exact_line
+            names: set[str] = set()
+            # the list not handed over yet, with the lines it came from: their offset and
+            # first physical line number (to find an event's bytes and end offset)
+            held: list[EventTuple] = []
+            held_lines: list[bytes] = []
+            held_base = held_size = held_first = 0
+            error: str | None = None
+            try:
+                while error is None and not stopped_early:
+                    lines = handle.readlines(_BATCH_BYTES)
+                    if not lines:
+                        break
+                    base = offset  # offset of lines[0]
+                    first = line_no + 1  # its physical line number
+                    size = handle.tell() - base  # (the buffered reader's logical position)
+                    last_read = False
+                    if base + size > end or lines[-1][-1] != 10:
+                        # the range ends in this read: keep its complete lines before `end`
+                        # (an unterminated last line is a write in progress)
+                        last_read = True
+                        kept = whole = 0
+                        for raw in lines:
+                            n = len(raw)
+                            if base + kept + n > end or raw[-1] != 10:
+                                torn = min(n, end - base - kept)
+                                break
+                            kept += n
+                            whole += 1
+                        del lines[whole:]
+                        size = kept
+                    count = len(lines)
+                    try:
+                        # the usual read, decided in C over the whole list: every line is
+                        # JSON (no blank one), every object has an already seen "event" name
+                        # and a non-empty string "timestamp", no line nests deep, and the
+                        # watched line is elsewhere
+                        objs = list(map(loads, lines))
+                        ev_names = list(map(_EVENT, objs))
+                        stamps = list(map(_TIMESTAMP, objs))
+                        bulk = (
+                            names.issuperset(ev_names)
+                            # all strings and none empty: a non-string makes the comparisons
+                            # raise TypeError, and the least string is "" only if one is
+                            and min(stamps) > ""
+                            and not first <= watch < first + count
+                            # only a long line can nest deep: pick those out in C
+                            and not any(
+                                raw.count(b"[") + raw.count(b"{") > deep
+                                for raw in compress(lines, map(long_line.__lt__, map(len, lines)))
+                            )
+                        )
+                    except Exception:  # a line that is not JSON, not an object, or lacks a key
+                        bulk = False
+                    if bulk:
+                        batch = list(
+                            zip(range(first, first + count), objs, ev_names, stamps, strict=True)
+                        )
+                    else:
+                        batch = []
+                        error = self._decide_lines(lines, first, loads, names, watch, batch)
+                    if limit and emitted + len(held) + len(batch) >= limit:
+                        # max_events reached in this read: what follows is not looked at
+                        # (not even an error on a later line)
+                        del batch[limit - emitted - len(held) :]
+                        stopped_early = True
+                        error = None
+                    if batch:
+                        if held:
+                            emitted += len(held)
+                            last_line = held[-1][0]
+                            last_raw, last_end = _line_at(
+                                held_lines, held_base, held_size, held_first, last_line
+                            )
+                            yield held
+                        held, held_lines, held_base, held_size, held_first = (
+                            batch,
+                            lines,
+                            base,
+                            size,
+                            first,
+                        )
+                    if stopped_early:
+                        line_no = held[-1][0]
+                        offset = _line_at(held_lines, held_base, held_size, held_first, line_no)[1]
+                        break
+                    offset = base + size
+                    line_no = first - 1 + len(lines)
+                    if last_read:
+                        break
+                if held:
+                    # the last event handed over: its raw as the stdlib decoder gives it
+                    line, obj, name, timestamp = held[-1]
+                    raw, raw_end = _line_at(held_lines, held_base, held_size, held_first, line)
+                    if line != exact_line:
+                        try:
+                            obj = exact(raw.decode("utf-8"))
+                        except (ValueError, RecursionError):
+                            # orjson took a line the stdlib decoder refuses: refuse it too,
+                            # after the events before it (as _iterate_fast does)
+                            held.pop()
+                            if held:
+                                emitted += len(held)
+                                last_line = held[-1][0]
+                                last_raw, last_end = _line_at(
+                                    held_lines, held_base, held_size, held_first, last_line
+                                )
+                                yield held
+                            raise OpsError(
+                                f"invalid JSON event at line {line} in {path_text}"
+                            ) from None
+                        held[-1] = (line, obj, name, timestamp)
+                    emitted += len(held)
+                    last_raw, last_end, last_line = raw, raw_end, line
+                    yield held
                 if error is not None:
                     raise OpsError(error)
             finally:

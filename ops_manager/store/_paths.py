@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import attrs
-
 from ops_manager.errors import OpsError
 
 _FORBIDDEN = ("/", "\\", "\x00")
@@ -49,12 +47,48 @@ def resolve_repo(repo: str) -> Path:
     return path.resolve()
 
 
-@attrs.frozen
 class LoopPaths:
-    """Every per-loop artifact location (runtime inputs and manager outputs)."""
+    """Every per-loop artifact location (runtime inputs and manager outputs).
+
+    A frozen value of two fields (equality, hash and repr by value, as an ``attrs.frozen``
+    class gives them), written by hand because it is on the path of every command: ``status``
+    would otherwise import ``attrs`` for this class alone.
+    """
+
+    __slots__ = ("loop_id", "repo")
+    __match_args__ = ("repo", "loop_id")
 
     repo: Path
     loop_id: str
+
+    def __init__(self, repo: Path, loop_id: str) -> None:
+        object.__setattr__(self, "repo", repo)
+        object.__setattr__(self, "loop_id", loop_id)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"LoopPaths is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"LoopPaths is frozen: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[LoopPaths], tuple[Path, str]]:
+        # pickle/copy rebuild through __init__ (the frozen __setattr__ would refuse a restore)
+        return (LoopPaths, (self.repo, self.loop_id))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LoopPaths) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.repo == other.repo and self.loop_id == other.loop_id
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((LoopPaths, self.repo, self.loop_id))
+
+    def __repr__(self) -> str:
+        return f"LoopPaths(repo={self.repo!r}, loop_id={self.loop_id!r})"
 
     @classmethod
     def for_loop(cls, repo: Path, loop_id: str) -> LoopPaths:

@@ -40,13 +40,11 @@ import attrs
 from ops_manager._jsonfmt import as_nonneg_int, dumps_compact, json_text_bytes
 from ops_manager.errors import CorruptStreamError
 from ops_manager.store._atomic import fsync_dir
+from ops_manager.store._tail import complete_end as _complete_end
+from ops_manager.store._tail import last_complete_line, lines_reverse, tail_lines
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
-#: first block of the backward reads (a last line is usually short); it doubles up to _BLOCK
-_FIRST_BLOCK = 4096
-#: largest block of the backward reads
-_BLOCK = 64 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -233,20 +231,6 @@ def count_newlines_in(handle: BinaryIO, start: int, end: int | None) -> tuple[in
             last_nl_end = pos + chunk.rfind(b"\n") + 1
         pos += len(chunk)
     return count, pos - last_nl_end
-
-
-def _complete_end(handle: BinaryIO, size: int) -> int:
-    """The offset just after the last ``\\n`` before ``size`` (0 when there is none)."""
-    pos, block = size, _FIRST_BLOCK
-    while pos > 0:
-        step = min(block, pos)
-        pos -= step
-        handle.seek(pos)
-        idx = handle.read(step).rfind(b"\n")
-        if idx >= 0:
-            return pos + idx + 1
-        block = min(2 * block, _BLOCK)
-    return 0
 
 
 def read_open(handle: BinaryIO, position: Position, end: int | None = None) -> Read | Check:
@@ -476,39 +460,16 @@ class Stream:
         """The complete physical lines from the last to the first (without ``\\n``; blank
         lines included). A missing file yields nothing. Memory is bounded by one block plus
         the longest line, so a tail costs O(tail), not O(history)."""
-        try:
-            handle = self.open()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return
-        with handle:
-            pos = _complete_end(handle, handle.seek(0, os.SEEK_END))
-            # carry: the (partial) first line of the block read last
-            carry, block = b"", _FIRST_BLOCK
-            while pos > 0:
-                step = min(block, pos)
-                pos -= step
-                block = min(2 * block, _BLOCK)
-                handle.seek(pos)
-                # every buffer ends at a line boundary, so the split's last part is b""
-                body = (handle.read(step) + carry).split(b"\n")[:-1]
-                carry = body.pop(0) + b"\n" if pos > 0 else b""
-                yield from reversed(body)
+        return lines_reverse(self.path)
 
     def tail(self, n: int) -> list[bytes]:
         """The last ``n`` complete physical lines (blank ones included), oldest first."""
-        out: list[bytes] = []
-        if n > 0:
-            for line in self.lines_reverse():
-                out.append(line)
-                if len(out) >= n:
-                    break
-        out.reverse()
-        return out
+        return tail_lines(self.path, n)
 
     def last(self) -> bytes | None:
         """The last complete non-blank line (without ``\\n``), read from the end; ``None``
         when there is none (or no file)."""
-        return next((line for line in self.lines_reverse() if line.strip()), None)
+        return last_complete_line(self.path)
 
 
 # --- the path-taking shorthands the engine's use cases call --------------------------------
@@ -532,8 +493,3 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def drop_torn_tail(path: Path) -> int:
     """:meth:`Stream.drop_torn_tail` of ``path``."""
     return Stream(path).drop_torn_tail()
-
-
-def last_complete_line(path: Path) -> bytes | None:
-    """:meth:`Stream.last` of ``path``."""
-    return Stream(path).last()
