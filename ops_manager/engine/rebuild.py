@@ -83,22 +83,37 @@ def rebuild(paths: LoopPaths, *, write: bool = False, now: int | None = None) ->
         apply_pending(paths.pass_commit_file)
         r = Rebuild(paths, at)
         # stream-state first: it provides the position the cursor is checked against
-        rebuildable = [
-            r.stream_state_check(),
-            r.drift_check(),
-            r.sequence_check(),
-            r.heartbeat_check(),
-            r.transport_health_check(),
-            r.cursor_check(),
-        ]
+        stream_state, drift, sequence = r.stream_state_check(), r.drift_check(), r.sequence_check()
+        heartbeat, transport = r.heartbeat_check(), r.transport_health_check()
+        cursor = r.cursor_check()
+        health, state = r.health_check(), r.state_check()
         if write:
-            # in reconcile's order: projections, the cursor last
-            for check in rebuildable:
+            # in reconcile's write order: state, health, ..., the cursor last
+            for check in (
+                state,
+                health,
+                heartbeat,
+                sequence,
+                transport,
+                drift,
+                stream_state,
+                cursor,
+            ):
                 if check.status in (DIFFERS, MISSING) and check.expected is not None:
                     write_json(check.file, check.expected, pretty=check.pretty)
                     check.status = RESTORED
-        # consistency checks look at the projections as they are now (after restoring)
-        checks = (*rebuildable, r.dispatch_check(), r.health_check(), r.state_check())
+        # the dispatch check looks at the projection as it is now
+        checks = (
+            stream_state,
+            drift,
+            sequence,
+            heartbeat,
+            transport,
+            cursor,
+            r.dispatch_check(),
+            health,
+            state,
+        )
     return RebuildReport(
         repo=paths.repo, loop_id=paths.loop_id, write=write, generated_at=at, checks=checks
     )
