@@ -332,3 +332,22 @@ def test_rebuild_library_reports_the_reason_of_rows_without_inputs(dead_run: Pat
     assert checks["health.json"].status == "not_rebuildable"
     assert checks["health.json"].reason is not None
     assert "unusable inputs" in checks["health.json"].reason
+
+
+def test_a_failed_pass_without_a_state_file_is_judged_without_one(
+    capsys: pytest.CaptureFixture[str], dead_run: Path
+) -> None:
+    """state.json deleted, then a failed pass: that pass judged health with no state (and
+    wrote no state.json). Health is re-derived; the lost state.json is said to be lost."""
+    repo = dead_run
+    (ops(repo) / "state.json").unlink()
+    fail_one_pass(repo, "p3", T0 + 1200)
+    assert not (ops(repo) / "state.json").exists()
+    written = (ops(repo) / "health.json").read_bytes()
+    (ops(repo) / "health.json").unlink()
+    code, entries = rebuild_cli(capsys, repo, "--write")
+    assert entries["health.json"]["status"] == "restored"
+    assert (ops(repo) / "health.json").read_bytes() == written
+    assert entries["state.json"]["status"] == "missing"
+    assert "found no state.json" in entries["state.json"]["reason"]
+    assert code == 1

@@ -106,6 +106,15 @@ class PassRefold:
         lifecycle: dict[str, Any] | None = None
         success = next((r for r in reversed(self.rows) if r.row.get("status") == "success"), None)
         state_problem: str | None = None
+        #: the last pass failed and found no state.json: it judged health without one and
+        #: wrote none, though an earlier successful pass had written one (it was deleted)
+        lost: str | None = None
+        if not ok and inputs.previous is None and success is not None:
+            lost = (
+                "the last pass (failed) found no state.json, so it wrote none; the one the "
+                f"successful pass of line {success.line} wrote was deleted before it"
+            )
+            success = None
         if success is not None:
             derived = self._lifecycle(success)
             if isinstance(derived, str):
@@ -147,7 +156,7 @@ class PassRefold:
             transport_health=transport_health,
         )
         if lifecycle is None:
-            return PassProjections(health=health, state=None)
+            return PassProjections(health=health, state=None, state_problem=lost)
         state = merged_state(lifecycle, {}, False, health, sequence, trace or "")
         assert state is not None
         drift = self._drift(last)
@@ -223,7 +232,12 @@ class PassRefold:
             inputs = self._inputs(r)
             if isinstance(inputs, str):
                 return f"the reconcile row at line {r.line} was {inputs}"
-            if inputs.previous is None or inputs.previous.generated_at != at:
+            if inputs.previous is None:
+                return (
+                    f"the failed pass of line {r.line} found no state.json (deleted after the "
+                    "last successful pass), so it judged health without one"
+                )
+            if inputs.previous.generated_at != at:
                 return (
                     f"state.json was rewritten between passes (the pass of line {r.line} found "
                     "one the last successful pass did not write, e.g. by project-state); "
