@@ -443,3 +443,31 @@ def test_property_any_history_rebuilds_or_says_why(history: list[str]) -> None:
         assert report.ok == (not lost)
         if "project_state" not in history:
             assert lost == [], [p.name for p in lost]
+
+
+def test_tuning_is_refolded_from_the_window_the_pass_saw(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A summary window (3) shorter than the history, with a blank line in it (the summary
+    counts physical lines): state.tuning comes back byte for byte."""
+    repo = runtime_tree(tmp_path / "repo", "died", start=START, iterations=1).resolve()
+    rows = ops(repo) / "telemetry" / "reconcile.jsonl"
+    for i in range(6):
+        if i == 5:
+            # ... row 4, a failed pass, a blank line, row 5: the window of pass 5
+            fail_one_pass(repo, "w-fail", T0 + 270)
+            with open(rows, "a", encoding="utf-8") as handle:
+                handle.write("\n")
+        s = ReconcileSettings(repo=repo, loop_id=LOOP, trace_id=f"w{i}", drift_summary_window=3)
+        at = T0 + 60 * i
+        assert reconcile(s, clock=lambda at=at: at).ok
+    state = json.loads((ops(repo) / "state.json").read_bytes())
+    observed = state["tuning"]["telemetrySummary"]["observed"]
+    assert observed["reconcileAttempts"] == 2  # 3 physical lines: the blank one counts
+    assert observed["reconcileFailedCount"] == 1
+    written = (ops(repo) / "state.json").read_bytes()
+    (ops(repo) / "state.json").unlink()
+    code, entries = rebuild_cli(capsys, repo, "--write")
+    assert entries["state.json"]["status"] == "restored"
+    assert (ops(repo) / "state.json").read_bytes() == written
+    assert code == 0

@@ -21,18 +21,18 @@ from ops_manager.engine._rebuild_model import (
     last_row,
     read_projection,
     sequence_state_from_row,
-    transport_health_fold,
 )
 from ops_manager.engine._rebuild_pass import (
     NO_INPUTS,
     PassProjections,
     PassRefold,
-    Row,
+    ReconcileScan,
+    scan_reconcile,
     thresholds_of_pass,
     written_by_project_state,
 )
 from ops_manager.engine._reconcile_records import event_digest
-from ops_manager.errors import CorruptStreamError, OpsError
+from ops_manager.errors import OpsError
 from ops_manager.reducers.stream import StreamFold, fold_events
 from ops_manager.runtime import (
     EventLine,
@@ -42,7 +42,7 @@ from ops_manager.runtime import (
     position_for_line_offset,
     verify_position,
 )
-from ops_manager.store import LoopPaths, iter_records
+from ops_manager.store import LoopPaths
 
 # --- per projection ----------------------------------------------------------------------
 
@@ -53,27 +53,26 @@ class Rebuild:
         self.now = now
         self.position: StreamPosition | None = None
         self.stream_state: dict[str, Any] | None = None
-        self._rows: list[Row] | str | None = None
+        self._scan: ReconcileScan | str | None = None
         self._refolded: PassProjections | str | None = None
 
-    def reconcile_rows(self) -> list[Row] | str:
-        """Every reconcile row with its line number (read once), or why they are unusable."""
-        if self._rows is None:
-            try:
-                self._rows = [
-                    Row(line, row)
-                    for line, row in iter_records(self.paths.reconcile_telemetry_file)
-                ]
-            except CorruptStreamError as exc:
-                self._rows = f"unusable reconcile row: {exc.message}"
-        return self._rows
+    def reconcile_scan(self) -> ReconcileScan | str:
+        """The reconcile stream read once (shared by the transport-health, heartbeat,
+        health and state checks), or why its rows are unusable."""
+        if self._scan is None:
+            hb = last_row(
+                self.paths.heartbeat_telemetry_file, lambda r: r.get("status") != "failed"
+            )
+            stamp = hb.get("timestamp") if isinstance(hb, dict) else None
+            self._scan = scan_reconcile(self.paths.reconcile_telemetry_file, stamp)
+        return self._scan
 
     def refolded(self) -> PassProjections | str:
         """The last pass's health/state re-derived (once), or why they cannot be."""
         if self._refolded is None:
-            rows = self.reconcile_rows()
+            scan = self.reconcile_scan()
             self._refolded = (
-                rows if isinstance(rows, str) else PassRefold(self.paths, rows).refold()
+                scan if isinstance(scan, str) else PassRefold(self.paths, scan).refold()
             )
         return self._refolded
 
@@ -245,10 +244,8 @@ class Rebuild:
             )
         if row is None:
             return _absent_stream(file, stream, stored)
-        rows = self.reconcile_rows()
-        thresholds = (
-            None if isinstance(rows, str) else thresholds_of_pass(rows, row.get("timestamp"))
-        )
+        scan = self.reconcile_scan()
+        thresholds = None if isinstance(scan, str) else thresholds_of_pass(scan)
         if thresholds is not None:
             # the thresholds the pass that wrote this row applied, from its reconcile row
             return compare_projection(
@@ -276,13 +273,10 @@ class Rebuild:
         p = self.paths
         file, stream = p.transport_health_file, p.reconcile_telemetry_file
         stored = read_projection(file)
-        try:
-            expected = transport_health_fold(row for _, row in iter_records(stream))
-        except (CorruptStreamError, ValueError) as exc:
-            detail = exc.message if isinstance(exc, OpsError) else str(exc)
-            return ProjectionCheck(
-                file, stream, NOT_REBUILDABLE, False, reason=f"unusable reconcile row: {detail}"
-            )
+        scan = self.reconcile_scan()  # read once, shared with the health/state re-fold
+        if isinstance(scan, str):
+            return ProjectionCheck(file, stream, NOT_REBUILDABLE, False, reason=scan)
+        expected = scan.transport_health
         if expected is None:
             return _absent_stream(file, stream, stored)
         return compare_projection(file, stream, stored, expected)
@@ -334,8 +328,8 @@ class Rebuild:
         p = self.paths
         file, stream = p.health_file, p.reconcile_telemetry_file
         stored = read_projection(file)
-        rows = self.reconcile_rows()
-        if not rows:
+        scan = self.reconcile_scan()
+        if not isinstance(scan, str) and scan.last is None:
             return _absent_stream(file, stream, stored)
         derived = self.refolded()
         if isinstance(derived, PassProjections):
@@ -369,8 +363,8 @@ class Rebuild:
                 reason="written by project-state after the last reconcile pass (no "
                 "health/trace); its snapshot is not in a stream, the next reconcile folds it",
             )
-        rows = self.reconcile_rows()
-        if not rows:
+        scan = self.reconcile_scan()
+        if not isinstance(scan, str) and scan.last is None:
             return _absent_stream(file, stream, stored)
         derived = self.refolded()
         if isinstance(derived, PassProjections) and derived.state_problem is None:

@@ -21,6 +21,8 @@ Anything that makes this impossible (a row written before C-15d, a log rewritten
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -34,12 +36,12 @@ from ops_manager.engine._rebuild_model import (
     transport_health_fold,
 )
 from ops_manager.engine._reconcile_records import event_digest, merged_state
-from ops_manager.errors import OpsError
+from ops_manager.errors import CorruptStreamError, OpsError
 from ops_manager.reducers.drift import state_drift, tuning_block
 from ops_manager.reducers.pass_inputs import PassInputs, pass_health, pass_lifecycle
 from ops_manager.reducers.telemetry_summary import SummarySource, parse_lines, summarize_counted
 from ops_manager.runtime import EventReader, build_event_envelope, position_for_line_offset
-from ops_manager.store import LoopPaths, Stream
+from ops_manager.store import LoopPaths, Stream, iter_records
 
 #: the reason rows written before passes recorded their inputs give
 NO_INPUTS = (
@@ -66,35 +68,77 @@ class PassProjections:
     state_problem: str | None = None
 
 
-def thresholds_of_pass(rows: list[Row], timestamp: object) -> dict[str, Any] | None:
-    """``heartbeat.json``'s ``thresholds`` for the heartbeat row stamped ``timestamp``: the
-    heartbeat thresholds the successful pass with that clock value recorded (``None`` when
-    no such row has inputs)."""
-    for r in reversed(rows):
-        if r.row.get("timestamp") == timestamp and r.row.get("status") == "success":
-            try:
-                t = PassInputs.from_json(r.row.get("inputs")).thresholds
-            except ValueError:
-                return None
-            return {
-                "degradedHeartbeatLagSeconds": t.degraded_heartbeat_lag_seconds,
-                "criticalHeartbeatLagSeconds": t.critical_heartbeat_lag_seconds,
-            }
-    return None
+@attrs.define
+class ReconcileScan:
+    """What one streaming read of ``telemetry/reconcile.jsonl`` keeps (memory is bounded by
+    the rows since the last successful pass, not by the history)."""
+
+    #: the fold of every row (``transport-health.json``); ``None`` when there is no row
+    transport_health: dict[str, Any] | None = None
+    last: Row | None = None
+    #: the last successful row, and the (failed) rows after it, oldest first
+    success: Row | None = None
+    after_success: list[Row] = attrs.field(factory=list)
+    #: the last successful row stamped like the last non-failed heartbeat row (its pass)
+    heartbeat_pass: Row | None = None
+    #: the number of complete physical lines (the summary window counts physical lines)
+    lines: int = 0
+
+
+def scan_reconcile(path: Path, heartbeat_stamp: object) -> ReconcileScan | str:
+    """Read the reconcile stream once, oldest first; or why its rows are unusable."""
+    scan = ReconcileScan()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for line, row in iter_records(path):
+            r = Row(line, row)
+            scan.last = r
+            if row.get("status") == "success":
+                scan.success, scan.after_success = r, []
+                if heartbeat_stamp is not None and row.get("timestamp") == heartbeat_stamp:
+                    scan.heartbeat_pass = r
+            else:
+                scan.after_success.append(r)
+            yield row
+
+    try:
+        scan.transport_health = transport_health_fold(rows())
+    except CorruptStreamError as exc:
+        return f"unusable reconcile row: {exc.message}"
+    except ValueError as exc:
+        return f"unusable reconcile row: {exc}"
+    scan.lines = Stream(path).count_newlines() if scan.last is not None else 0
+    return scan
+
+
+def thresholds_of_pass(scan: ReconcileScan) -> dict[str, Any] | None:
+    """``heartbeat.json``'s ``thresholds`` for the last non-failed heartbeat row: the
+    heartbeat thresholds its pass recorded (``None`` when that row has no inputs)."""
+    r = scan.heartbeat_pass
+    if r is None:
+        return None
+    try:
+        t = PassInputs.from_json(r.row.get("inputs")).thresholds
+    except ValueError:
+        return None
+    return {
+        "degradedHeartbeatLagSeconds": t.degraded_heartbeat_lag_seconds,
+        "criticalHeartbeatLagSeconds": t.critical_heartbeat_lag_seconds,
+    }
 
 
 class PassRefold:
     """Re-derive the last pass's ``health.json`` / ``state.json`` from the streams."""
 
-    def __init__(self, paths: LoopPaths, rows: list[Row]) -> None:
+    def __init__(self, paths: LoopPaths, scan: ReconcileScan) -> None:
         self.paths = paths
-        self.rows = rows
-        self._lines: list[bytes] | None = None
+        self.scan = scan
 
     def refold(self) -> PassProjections | str:
         """The projections, or why they cannot be re-derived (a reason for the report)."""
         p = self.paths
-        last = self.rows[-1]
+        last = self.scan.last
+        assert last is not None, "no reconcile row: nothing to re-derive"
         parsed = self._inputs(last)
         if isinstance(parsed, str):
             return f"the last reconcile row (line {last.line}) was {parsed}"
@@ -104,7 +148,7 @@ class PassRefold:
         # the lifecycle state: of this pass, or (failed) of the last successful one, which a
         # failed pass keeps as state.json
         lifecycle: dict[str, Any] | None = None
-        success = next((r for r in reversed(self.rows) if r.row.get("status") == "success"), None)
+        success = self.scan.success
         state_problem: str | None = None
         #: the last pass failed and found no state.json: it judged health without one and
         #: wrote none, though an earlier successful pass had written one (it was deleted)
@@ -132,10 +176,7 @@ class PassRefold:
         seq_row = last_row(p.sequence_telemetry_file)
         if hb_row is UNREADABLE or seq_row is UNREADABLE:
             return "the last heartbeat or sequence row is not JSON"
-        try:
-            transport_health = transport_health_fold(r.row for r in self.rows)
-        except ValueError as exc:
-            return f"unusable reconcile row: {exc}"
+        transport_health = self.scan.transport_health
         assert transport_health is not None
         trace = last.row.get("traceId")
         trace_id = trace if isinstance(trace, str) else None
@@ -226,9 +267,7 @@ class PassRefold:
         """A failed pass after ``success`` keeps the ``state.json`` it found: it must be the
         one ``success`` wrote (same ``generatedAt``), not another writer's (project-state)."""
         at = lifecycle.get("generatedAt")
-        for r in self.rows:
-            if r.line <= success.line:
-                continue
+        for r in self.scan.after_success:
             inputs = self._inputs(r)
             if isinstance(inputs, str):
                 return f"the reconcile row at line {r.line} was {inputs}"
@@ -259,9 +298,7 @@ class PassRefold:
         """``state.tuning``: set by the latest pass (since the last successful one) whose
         telemetry summary ran; ``None`` when none did."""
         assert success is not None
-        for r in reversed(self.rows):
-            if r.line < success.line:
-                break
+        for r in (*reversed(self.scan.after_success), success):
             inputs = self._inputs(r)
             if isinstance(inputs, str):
                 return f"the reconcile row at line {r.line} was {inputs}"
@@ -269,7 +306,7 @@ class PassRefold:
             if control is None or now is None:
                 continue
             p = self.paths
-            window = self._reconcile_lines()[max(0, r.line - control.window) : r.line]
+            window = self._window(r.line, control.window)
             summary = summarize_counted(
                 parse_lines(window),
                 control_ambiguous=control.ambiguous,
@@ -286,14 +323,20 @@ class PassRefold:
             return tuning_block(summary, inputs.thresholds.profile)
         return None
 
-    def _reconcile_lines(self) -> list[bytes]:
-        """Every complete physical line of the reconcile stream, oldest first (the summary
-        samples physical lines: blank and malformed ones count towards its window)."""
-        if self._lines is None:
-            lines = list(Stream(self.paths.reconcile_telemetry_file).lines_reverse())
-            lines.reverse()
-            self._lines = lines
-        return self._lines
+    def _window(self, end: int, size: int) -> list[bytes]:
+        """Physical lines ``end - size + 1 .. end`` of the reconcile stream (1-based), oldest
+        first: what the pass's summary sampled (it counts blank and malformed lines too).
+        Read from the end, so the cost is the rows since then plus the window."""
+        out: list[bytes] = []
+        number = self.scan.lines
+        for line in Stream(self.paths.reconcile_telemetry_file).lines_reverse():
+            if number <= end - size:
+                break
+            if number <= end:
+                out.append(line)
+            number -= 1
+        out.reverse()
+        return out
 
 
 def written_by_project_state(stored: dict[str, Any]) -> bool:
@@ -306,7 +349,9 @@ __all__ = [
     "NO_INPUTS",
     "PassProjections",
     "PassRefold",
+    "ReconcileScan",
     "Row",
+    "scan_reconcile",
     "thresholds_of_pass",
     "written_by_project_state",
 ]
