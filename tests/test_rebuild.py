@@ -28,6 +28,9 @@ REBUILDABLE = (
     "heartbeat.json",
     "telemetry/transport-health.json",
     "cursor.json",
+    # C-15d: re-derived from the reconcile rows' recorded inputs
+    "health.json",
+    "state.json",
 )
 
 
@@ -95,11 +98,11 @@ def test_a_clean_loop_matches(capsys: pytest.CaptureFixture[str], repo: Path) ->
         assert entries[rel]["status"] == "match", (rel, entries[rel])
         assert entries[rel]["rebuildable"] is True
         assert entries[rel]["differences"] == []
-    for rel in ("health.json", "state.json", "alert-dispatch-state.json"):
-        assert entries[rel]["status"] == "not_rebuildable", rel
-        assert entries[rel]["rebuildable"] is False
-        assert entries[rel]["reason"]
-    assert entries["health.json"]["stream"] is None
+    assert entries["alert-dispatch-state.json"]["status"] == "not_rebuildable"
+    assert entries["alert-dispatch-state.json"]["rebuildable"] is False
+    assert entries["alert-dispatch-state.json"]["reason"]
+    # health and state are folds of the reconcile rows now
+    assert entries["health.json"]["stream"] == str(ops(repo) / "telemetry" / "reconcile.jsonl")
     assert list(entries["stream-state.json"]) == [
         "file",
         "stream",
@@ -138,6 +141,12 @@ def test_corrupted_projections_are_reported_then_restored_byte_identically(
     cursor = json.loads(written["cursor.json"])
     cursor["eventLineOffset"] = 2
     (o / "cursor.json").write_text(json.dumps(cursor), encoding="utf-8")
+    health = json.loads(written["health.json"])
+    health["metrics"]["transportFailureStreak"] = 7
+    (o / "health.json").write_text(json.dumps(health, indent=2), encoding="utf-8")
+    state = json.loads(written["state.json"])
+    state["divergence"]["any"] = True
+    (o / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
     code, report, _ = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP)
     assert code == 1 and report["ok"] is False
@@ -155,6 +164,8 @@ def test_corrupted_projections_are_reported_then_restored_byte_identically(
     assert entries["heartbeat.json"]["differences"] == ["$.heartbeatLagSeconds"]
     assert entries["telemetry/transport-health.json"]["differences"] == ["$.failureStreak"]
     assert entries["cursor.json"]["differences"] == ["$.eventLineOffset"]
+    assert entries["health.json"]["differences"] == ["$.metrics.transportFailureStreak"]
+    assert entries["state.json"]["differences"] == ["$.divergence.any"]
     # the report changed nothing
     for rel in REBUILDABLE:
         assert (o / rel).read_bytes() != written[rel], rel
@@ -187,66 +198,106 @@ def test_missing_stream_state_and_drift_are_rebuilt(repo: Path) -> None:
         assert (ops(repo) / rel).read_bytes() == written[rel], rel
 
 
-def test_every_projection_deleted_restores_what_streams_hold_and_fails_on_the_rest(
+def test_every_projection_deleted_is_restored_byte_identically(
     capsys: pytest.CaptureFixture[str], repo: Path
 ) -> None:
-    """Issue 13's first check: delete every projection, ``rebuild --write``."""
+    """Issue 13's first check: delete every projection, ``rebuild --write``: all eight come
+    back byte for byte (health and state from the rows' recorded inputs, C-15d)."""
     every = [p for p in ops(repo).rglob("*.json") if p.is_file()]
     written = {p: p.read_bytes() for p in every}
-    assert {p.name for p in every} >= {"state.json", "health.json", "cursor.json"}
+    assert {str(p.relative_to(ops(repo))) for p in every} == set(REBUILDABLE)
     for p in every:
         p.unlink()
     code, report, err = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP, "--write")
     entries = by_file(report, repo)
-    # the position and the folds come back byte for byte, from events.jsonl and the rows
-    # (both stream-state.json and cursor.json gone: the last successful pass's row says
-    # how far it read, and when)
-    # (transport-health: the fold of every reconcile row, each stamped with its pass's clock)
-    for rel in (
-        "stream-state.json",
-        "cursor.json",
-        "profile-drift.json",
-        "sequence-state.json",
-        "telemetry/transport-health.json",
-    ):
+    for rel in REBUILDABLE:
         assert entries[rel]["status"] == "restored", (rel, entries[rel])
         assert (ops(repo) / rel).read_bytes() == written[ops(repo) / rel], rel
-    # what streams do not hold is said to be lost, and the command fails: never "ok"
+    assert (code, report["ok"], err) == (0, True, "")
+    code, report, _ = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP)
+    assert (code, report["ok"]) == (0, True), report
+    assert {e["status"] for e in report["projections"]} == {"match", "not_rebuildable"}
+
+
+def _drop_inputs(repo: Path) -> None:
+    """Rewrite the reconcile rows as a version before C-15d wrote them (no ``inputs``)."""
+    path = ops(repo) / "telemetry" / "reconcile.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert all("inputs" in row for row in rows)
+    path.write_text(
+        "".join(
+            json.dumps({k: v for k, v in row.items() if k != "inputs"}, separators=(",", ":"))
+            + "\n"
+            for row in rows
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_rows_without_inputs_say_so_and_fail_when_a_projection_is_lost(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    """Rows written before C-15d: health/state cannot be re-derived. Present and consistent
+    they are ``not_rebuildable`` (with why); absent they are ``missing`` and the command
+    fails, never ``ok`` with a projection silently gone."""
+    _drop_inputs(repo)
+    code, report, _ = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP)
+    entries = by_file(report, repo)
     for rel in ("health.json", "state.json"):
+        assert entries[rel]["status"] == "not_rebuildable", (rel, entries[rel])
+        assert "C-15d" in entries[rel]["reason"]
+    assert entries["heartbeat.json"]["status"] == "match"  # thresholds kept from the file
+    assert (code, report["ok"]) == (0, True)
+    for rel in ("health.json", "state.json", "heartbeat.json"):
+        (ops(repo) / rel).unlink()
+    code, report, err = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP, "--write")
+    entries = by_file(report, repo)
+    for rel in ("health.json", "state.json", "heartbeat.json"):
         assert entries[rel]["status"] == "missing", (rel, entries[rel])
+        assert entries[rel]["rebuildable"] is False
         assert not (ops(repo) / rel).exists(), "not invented"
     assert "lost" in entries["health.json"]["reason"]
+    assert "thresholds" in entries["heartbeat.json"]["reason"]
     assert (code, report["ok"], err) == (1, False, "")
-    # the next pass writes them again, and then all is well
+    # the next pass records its inputs and writes them again; then all is well
     assert reconcile(settings(repo, "p3"), clock=lambda: T0 + 20).ok
     code, report, _ = cli(capsys, "rebuild", "--repo", repo, "--loop", LOOP)
     assert (code, report["ok"]) == (0, True), report
+    assert by_file(report, repo)["state.json"]["status"] == "match"
 
 
-def test_what_cannot_be_rebuilt_is_said(repo: Path) -> None:
+def test_what_differs_is_said_and_restored(repo: Path) -> None:
     paths = LoopPaths.for_loop(repo, LOOP)
+    written = {rel: (ops(repo) / rel).read_bytes() for rel in REBUILDABLE}
     (ops(repo) / "heartbeat.json").unlink()
-    health = json.loads((ops(repo) / "health.json").read_text(encoding="utf-8"))
+    health = json.loads(written["health.json"])
     health["status"] = "critical"
     (ops(repo) / "health.json").write_text(json.dumps(health), encoding="utf-8")
+    state = json.loads(written["state.json"])
+    state["transition"]["currentState"] = "complete"
+    (ops(repo) / "state.json").write_text(json.dumps(state), encoding="utf-8")
     (ops(repo) / "alert-dispatch-state.json").write_text(
         json.dumps({"escalationsLineOffset": 50, "escalationsLineCount": 50}), encoding="utf-8"
     )
-    report = rebuild(paths, write=True)
+    report = rebuild(paths)
     checks = {c.file.name: c for c in report.checks}
-    hb = checks["heartbeat.json"]
-    assert (hb.status, hb.rebuildable) == ("missing", False)
-    assert hb.reason is not None and "thresholds" in hb.reason
-    assert not (ops(repo) / "heartbeat.json").exists()  # not invented
+    assert (checks["heartbeat.json"].status, checks["heartbeat.json"].rebuildable) == (
+        "missing",
+        True,
+    )
     h = checks["health.json"]
     assert (h.status, h.differences) == ("differs", ["$.status"])
-    assert h.reason is not None and "not kept in a stream" in h.reason
+    s = checks["state.json"]
+    assert (s.status, s.differences) == ("differs", ["$.transition.currentState"])
+    report = rebuild(paths, write=True)
+    checks = {c.file.name: c for c in report.checks}
+    for rel in ("heartbeat.json", "health.json", "state.json"):
+        assert checks[rel].status == "restored", rel
+        assert (ops(repo) / rel).read_bytes() == written[rel], rel
     d = checks["alert-dispatch-state.json"]
     assert d.status == "differs"
     assert d.differences == ["$.escalationsLineOffset", "$.escalationsLineCount"]
     assert d.detail is not None and d.detail["escalationsLineOffset"] == 50
-    state = checks["state.json"]
-    assert state.differences == ["$.health.status"]  # state.health no longer equals health.json
     assert report.exit_code == 1
 
 

@@ -90,6 +90,8 @@ ROW_KEY_ORDER = [
     "sequenceReasonCode",
     "healthStatus",
     "healthReasonCodes",
+    # C-15d: what health/state derive from (reducers/pass_inputs.py), always last
+    "inputs",
 ]
 CURSOR_KEYS = [
     "schemaVersion",

@@ -21,10 +21,18 @@ from ops_manager.engine._rebuild_model import (
     last_row,
     read_projection,
     sequence_state_from_row,
-    transport_health_fold,
+)
+from ops_manager.engine._rebuild_pass import (
+    NO_INPUTS,
+    PassProjections,
+    PassRefold,
+    ReconcileScan,
+    scan_reconcile,
+    thresholds_of_pass,
+    written_by_project_state,
 )
 from ops_manager.engine._reconcile_records import event_digest
-from ops_manager.errors import CorruptStreamError, OpsError
+from ops_manager.errors import OpsError
 from ops_manager.reducers.stream import StreamFold, fold_events
 from ops_manager.runtime import (
     EventLine,
@@ -34,7 +42,7 @@ from ops_manager.runtime import (
     position_for_line_offset,
     verify_position,
 )
-from ops_manager.store import LoopPaths, iter_records
+from ops_manager.store import LoopPaths
 
 # --- per projection ----------------------------------------------------------------------
 
@@ -45,6 +53,28 @@ class Rebuild:
         self.now = now
         self.position: StreamPosition | None = None
         self.stream_state: dict[str, Any] | None = None
+        self._scan: ReconcileScan | str | None = None
+        self._refolded: PassProjections | str | None = None
+
+    def reconcile_scan(self) -> ReconcileScan | str:
+        """The reconcile stream read once (shared by the transport-health, heartbeat,
+        health and state checks), or why its rows are unusable."""
+        if self._scan is None:
+            hb = last_row(
+                self.paths.heartbeat_telemetry_file, lambda r: r.get("status") != "failed"
+            )
+            stamp = hb.get("timestamp") if isinstance(hb, dict) else None
+            self._scan = scan_reconcile(self.paths.reconcile_telemetry_file, stamp)
+        return self._scan
+
+    def refolded(self) -> PassProjections | str:
+        """The last pass's health/state re-derived (once), or why they cannot be."""
+        if self._refolded is None:
+            scan = self.reconcile_scan()
+            self._refolded = (
+                scan if isinstance(scan, str) else PassRefold(self.paths, scan).refold()
+            )
+        return self._refolded
 
     def stream_state_check(self) -> ProjectionCheck:
         p = self.paths
@@ -214,6 +244,13 @@ class Rebuild:
             )
         if row is None:
             return _absent_stream(file, stream, stored)
+        scan = self.reconcile_scan()
+        thresholds = None if isinstance(scan, str) else thresholds_of_pass(scan)
+        if thresholds is not None:
+            # the thresholds the pass that wrote this row applied, from its reconcile row
+            return compare_projection(
+                file, stream, stored, heartbeat_state_from_row(row, thresholds)
+            )
         if not isinstance(stored, dict):
             return ProjectionCheck(
                 file,
@@ -221,25 +258,25 @@ class Rebuild:
                 MISSING,
                 False,
                 ["$"],
-                reason="heartbeat.jsonl rows do not record the heartbeat thresholds; "
-                "the next successful reconcile rewrites heartbeat.json",
+                reason="the heartbeat thresholds of the pass that wrote the last heartbeat row "
+                f"are not recorded: its reconcile row was {NO_INPUTS}",
             )
         expected = heartbeat_state_from_row(row, stored.get("thresholds"))
         check = compare_projection(file, stream, stored, expected)
-        check.reason = "thresholds are kept from the stored projection (not in the rows)"
+        check.reason = (
+            "thresholds are kept from the stored projection (the reconcile row of the pass "
+            f"that wrote the last heartbeat row was {NO_INPUTS})"
+        )
         return check
 
     def transport_health_check(self) -> ProjectionCheck:
         p = self.paths
         file, stream = p.transport_health_file, p.reconcile_telemetry_file
         stored = read_projection(file)
-        try:
-            expected = transport_health_fold(row for _, row in iter_records(stream))
-        except (CorruptStreamError, ValueError) as exc:
-            detail = exc.message if isinstance(exc, OpsError) else str(exc)
-            return ProjectionCheck(
-                file, stream, NOT_REBUILDABLE, False, reason=f"unusable reconcile row: {detail}"
-            )
+        scan = self.reconcile_scan()  # read once, shared with the health/state re-fold
+        if isinstance(scan, str):
+            return ProjectionCheck(file, stream, NOT_REBUILDABLE, False, reason=scan)
+        expected = scan.transport_health
         if expected is None:
             return _absent_stream(file, stream, stored)
         return compare_projection(file, stream, stored, expected)
@@ -289,17 +326,19 @@ class Rebuild:
 
     def health_check(self) -> ProjectionCheck:
         p = self.paths
-        file = p.health_file
+        file, stream = p.health_file, p.reconcile_telemetry_file
         stored = read_projection(file)
-        reason = (
-            "health is computed from the runtime snapshot (last event time, heartbeat), the "
-            "intents file and the clock at the time of each pass; those inputs are not kept "
-            "in a stream. Checked against the last reconcile row (healthStatus, "
-            "healthReasonCodes)"
-        )
+        scan = self.reconcile_scan()
+        if not isinstance(scan, str) and scan.last is None:
+            return _absent_stream(file, stream, stored)
+        derived = self.refolded()
+        if isinstance(derived, PassProjections):
+            return compare_projection(file, stream, stored, derived.health)
+        # cannot be re-derived: say why, and check it against the last row
+        reason = f"not re-derivable: {derived}. Checked against the last reconcile row"
         if not isinstance(stored, dict):
-            return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
-        row = last_row(p.reconcile_telemetry_file)
+            return _absent_or_unreadable(file, stored, reason, stream)
+        row = last_row(stream)
         diffs: list[str] = []
         if isinstance(row, dict):
             if row.get("healthStatus") != stored.get("status"):
@@ -311,16 +350,45 @@ class Rebuild:
 
     def state_check(self) -> ProjectionCheck:
         p = self.paths
-        file = p.state_file
+        file, stream = p.state_file, p.reconcile_telemetry_file
         stored = read_projection(file)
+        if isinstance(stored, dict) and written_by_project_state(stored):
+            # the newer writer: project-state's bare lifecycle projection (no health/trace),
+            # folded from a snapshot that is in no stream; the next reconcile folds it
+            return ProjectionCheck(
+                file,
+                None,
+                NOT_REBUILDABLE,
+                False,
+                reason="written by project-state after the last reconcile pass (no "
+                "health/trace); its snapshot is not in a stream, the next reconcile folds it",
+            )
+        scan = self.reconcile_scan()
+        if not isinstance(scan, str) and scan.last is None:
+            return _absent_stream(file, stream, stored)
+        derived = self.refolded()
+        if isinstance(derived, PassProjections) and derived.state_problem is None:
+            if derived.state is not None:
+                return compare_projection(file, stream, stored, derived.state)
+            if stored is None:
+                return ProjectionCheck(
+                    file, stream, MATCH, True, reason="no pass wrote one (none succeeded)"
+                )
+            return ProjectionCheck(
+                file,
+                stream,
+                NOT_REBUILDABLE,
+                False,
+                reason="no reconcile pass wrote it (none succeeded): another tool's",
+            )
+        problem = derived if isinstance(derived, str) else derived.state_problem
         reason = (
-            "the lifecycle projection folds the runtime's files (state, run summary, approval) "
-            "as they were at each pass; those are not kept in a stream. Checked for consistency "
-            "with health.json and sequence-state.json (state.drift is not: a standalone "
-            "profile-drift run legitimately moves profile-drift.json past it)"
+            f"not re-derivable: {problem}. Checked for consistency with health.json and "
+            "sequence-state.json (state.drift is not: a standalone profile-drift run "
+            "legitimately moves profile-drift.json past it)"
         )
         if not isinstance(stored, dict):
-            return _absent_or_unreadable(file, stored, reason, p.reconcile_telemetry_file)
+            return _absent_or_unreadable(file, stored, reason, stream)
         diffs: list[str] = []
         for key, other in (
             ("health", read_projection(p.health_file)),

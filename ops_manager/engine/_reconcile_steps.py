@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 from ops_manager._jsonfmt import alt, dumps_compact
 from ops_manager.engine._files import last_jsonl_object
 from ops_manager.engine._reconcile_records import BatchTap as _BatchTap
-from ops_manager.engine._reconcile_records import last_envelope as _last_envelope
 from ops_manager.engine._reconcile_records import (
+    event_digest,
     replay_log_rewrite,
 )
+from ops_manager.engine._reconcile_records import last_envelope as _last_envelope
 from ops_manager.engine._reconcile_records import snapshot_view as _snapshot_view
 from ops_manager.engine._reconcile_records import str_or_none as _str_or_none
 from ops_manager.engine._reconcile_types import ReconcileFiles, ReconcileSettings
@@ -35,12 +36,18 @@ from ops_manager.reducers.drift import (
     tuning_block,
 )
 from ops_manager.reducers.escalations import profile_drift_escalation
-from ops_manager.reducers.health import HealthInputs, compute_health
 from ops_manager.reducers.heartbeat import observe_heartbeat
-from ops_manager.reducers.lifecycle import project_lifecycle
+from ops_manager.reducers.pass_inputs import (
+    ControlCounts,
+    PassInputs,
+    PreviousState,
+    pass_health,
+    pass_lifecycle,
+)
 from ops_manager.reducers.posture import run_evidence
 from ops_manager.reducers.sequence import evaluate_sequence, sequence_telemetry_row
 from ops_manager.reducers.stream import StreamFold
+from ops_manager.reducers.telemetry_summary import malformed_counts
 from ops_manager.store import LoopPaths, read_json_or_empty
 from ops_manager.transports import IngestFailure, ReadExtent, RuntimeView
 
@@ -89,37 +96,49 @@ class Computed(NamedTuple):
     drift: dict[str, Any]
 
 
+def inputs_step(
+    s: ReconcileSettings, paths: LoopPaths, files: ReconcileFiles, prev: Previous, obs: Observed
+) -> PassInputs:
+    """What this pass's health and state derive from that no stream holds (recorded in its
+    reconcile row; ``control`` is added once the telemetry summary ran, see drift_step)."""
+    last_intent = last_jsonl_object(files.intents)
+    inputs = PassInputs(
+        thresholds=s.thresholds,
+        last_control_status=_str_or_none(last_intent.get("status") if last_intent else None),
+        alert_config_error=alert_config_problem(s),
+        previous=PreviousState.of(prev.state) if prev.state_exists else None,
+    )
+    view, extent = obs.view, obs.extent
+    if obs.failure is not None or view is None or extent is None:
+        return inputs
+    last = obs.tap.last_event
+    return attrs.evolve(
+        inputs,
+        snapshot=_snapshot_view(view, paths.loop_id, extent.total_lines),
+        runtime=run_evidence(
+            active_run=view.active_run,
+            active_run_known=view.active_run_known,
+            approval=view.approval,
+        ),
+        last_event=None if last is None else {"line": last[0], "sha256": event_digest(last[1])},
+    )
+
+
 def lifecycle_step(
     s: ReconcileSettings,
     paths: LoopPaths,
-    prev: Previous,
+    inputs: PassInputs,
     obs: Observed,
     now: int,
     warnings: list[str],
 ) -> dict[str, Any]:
     """The new lifecycle state of a successful ingest (+ a torn-tail warning)."""
-    view, extent = obs.view, obs.extent
-    assert view is not None and extent is not None
+    extent = obs.extent
+    assert extent is not None
     last_envelope = _last_envelope(paths, s.trace_id, obs.tap, extent.total_lines, now)
-    new_state = project_lifecycle(
-        _snapshot_view(view, paths.loop_id, extent.total_lines),
-        last_event_envelope=last_envelope,
-        previous_state=prev.state if prev.state_exists else None,
-        now=now,
-        snapshot_file=None,
-        events_file=None,
-        # Q-36: state.source is the local repo even when the runtime is remote
-        repo_path=str(paths.repo),
+    new_state = pass_lifecycle(
+        inputs, last_event_envelope=last_envelope, now=now, repo_path=str(paths.repo)
     )
-    # ours: the runtime facts the run posture needs (reducers/posture.py), kept with the
-    # rest of the projection's evidence so the contract's top-level keys stay as they are
-    evidence = new_state.get("evidence")
-    if isinstance(evidence, dict):
-        evidence["runtime"] = run_evidence(
-            active_run=view.active_run,
-            active_run_known=view.active_run_known,
-            approval=view.approval,
-        )
     if extent.torn_tail_bytes:
         warnings.append(
             f"{paths.events_file} ends with an incomplete line "
@@ -175,6 +194,7 @@ def health_step(
     files: ReconcileFiles,
     prev: Previous,
     obs: Observed,
+    inputs: PassInputs,
     new_state: dict[str, Any] | None,
     heartbeat_state: dict[str, Any] | None,
     sequence: dict[str, Any] | None,
@@ -183,27 +203,21 @@ def health_step(
 ) -> dict[str, Any]:
     """The health projection (on a failed pass, from the previous projections)."""
     failure = obs.failure
-    ok = failure is None
-    last_intent = last_jsonl_object(files.intents)
-    return compute_health(
-        HealthInputs(
-            now=now,
-            trace_id=s.trace_id,
-            transport=s.transport,
-            ingest_status="success" if ok else "failed",
-            failure_code=None if failure is None else failure.code,
-            thresholds=s.thresholds,
-            state=new_state if new_state is not None else prev.state,
-            heartbeat_state=heartbeat_state
-            if heartbeat_state is not None
-            else read_json_or_empty(files.heartbeat_state),
-            sequence_state=sequence
-            if sequence is not None
-            else read_json_or_empty(files.sequence_state),
-            transport_health=transport_health,
-            last_control_status=_str_or_none(last_intent.get("status") if last_intent else None),
-            alert_config_error=alert_config_problem(s),
-        )
+    return pass_health(
+        inputs,
+        now=now,
+        trace_id=s.trace_id,
+        transport=s.transport,
+        failure_code=None if failure is None else failure.code,
+        ok=failure is None,
+        state=new_state if new_state is not None else prev.state,
+        heartbeat_state=heartbeat_state
+        if heartbeat_state is not None
+        else read_json_or_empty(files.heartbeat_state),
+        sequence_state=sequence
+        if sequence is not None
+        else read_json_or_empty(files.sequence_state),
+        transport_health=transport_health,
     )
 
 
@@ -247,9 +261,10 @@ def drift_step(
     records: list[tuple[Path, dict[str, Any]]],
     warnings: list[str],
     now: int,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], ControlCounts | None]:
     """Summarize telemetry, evaluate drift, merge ``drift``/``tuning`` into ``merged``
-    (in place), queue the history row and the drift escalation; return the drift object.
+    (in place), queue the history row and the drift escalation; return the drift object
+    and what the summary took from the control stream (``None``: no summary).
 
     Reads the telemetry tails (through ``summarize``: the pass passes
     :func:`ops_manager.engine.reconcile.summarize_with`, looked up at call time) and the
@@ -328,4 +343,21 @@ def drift_step(
                 ),
             )
         )
-    return drift
+    return drift, None if summary is None else summary_control_counts(summary)
+
+
+def summary_control_counts(summary: dict[str, Any]) -> ControlCounts:
+    """The control-stream part of a summary (its window, ambiguous and malformed rows): the
+    summary's only inputs that are not reconcile rows, recorded in the row's ``inputs``."""
+    observed = summary.get("observed")
+    observed = observed if isinstance(observed, dict) else {}
+    control = observed.get("control")
+    ambiguous = control.get("ambiguousCount") if isinstance(control, dict) else 0
+    _rec, malformed = malformed_counts(summary)
+    source = summary.get("source")
+    window = source.get("window") if isinstance(source, dict) else 0
+    return ControlCounts(
+        window=window if isinstance(window, int) else 0,
+        ambiguous=ambiguous if isinstance(ambiguous, int) else 0,
+        malformed=malformed,
+    )

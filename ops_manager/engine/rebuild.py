@@ -20,21 +20,36 @@ projection                      re-derived from                       how much
                                                                        projection)
 ``sequence-state.json``         the last ``telemetry/sequence`` row    entirely (row minus
                                                                        ``timestamp``/``category``)
-``heartbeat.json``              the last non-failed                    all but ``thresholds``
-                                ``telemetry/heartbeat`` row            (not in the row)
+``heartbeat.json``              the last non-failed                    entirely (``thresholds``
+                                ``telemetry/heartbeat`` row + the      from the ``inputs`` of
+                                reconcile row of its pass              that pass, C-15d)
 ``telemetry/transport-          every ``telemetry/reconcile`` row,     entirely (each row holds
 health.json``                   oldest first (``reducers.transport``) the step's inputs and the
                                                                        pass's clock value)
+``health.json``                 the last reconcile row's ``inputs``    entirely (``_rebuild_pass``)
+                                + heartbeat/sequence rows + the
+                                transport-health fold
+``state.json``                  the last successful row's ``inputs``   entirely (``_rebuild_pass``)
+                                + its last event in ``events.jsonl``
+                                + the sequence/drift rows + the
+                                summary re-folded from the rows
 ``alert-dispatch-state.json``   --                                     offsets checked against
                                                                        ``escalations.jsonl``
-``health.json``, ``state.json`` --                                     not rebuildable; checked
-                                                                       for consistency
 =============================== ===================================== =========================
 
-``health.json`` and ``state.json`` are folds of the *runtime* as it was at each pass (the
-snapshot's files, the intents file, the clock); those inputs are not kept in any stream, so
-they are reported ``not_rebuildable`` with the reason, after a consistency check against the
-projections and rows written in the same pass (a mismatch is ``differs``).
+``health.json`` and ``state.json`` are folds of what each pass records (C-15d): the trailing
+``inputs`` of its ``telemetry/reconcile.jsonl`` row holds exactly what they derive from that no
+other stream holds (:mod:`ops_manager.reducers.pass_inputs`), and rebuild calls the pass's own
+reducers (``pass_lifecycle``, ``pass_health``) on it, so the two cannot drift apart. When they
+cannot be re-derived (rows written before C-15d, the last event no longer in ``events.jsonl``
+as it was read, a failed pass that kept a ``state.json`` another writer put there) the reason
+says so and they are checked for consistency as before: ``not_rebuildable`` when present and
+consistent, ``differs`` when not, ``missing`` (exit 1) when absent although a pass wrote them.
+
+``project-state`` writes ``state.json`` too (the bare lifecycle projection: no ``health`` /
+``trace``). Such a ``state.json`` is the newer writer's and ``not_rebuildable`` (never a false
+``differs``); the next successful reconcile folds it (its ``inputs.previous`` records what it
+read). A deleted project-state output is restored as the last reconcile pass wrote it.
 
 When ``stream-state.json`` and ``cursor.json`` are both gone, the position comes from the last
 successful ``telemetry/reconcile.jsonl`` row (``cursorOffsetAfter``, ``timestamp``). A
@@ -83,22 +98,37 @@ def rebuild(paths: LoopPaths, *, write: bool = False, now: int | None = None) ->
         apply_pending(paths.pass_commit_file)
         r = Rebuild(paths, at)
         # stream-state first: it provides the position the cursor is checked against
-        rebuildable = [
-            r.stream_state_check(),
-            r.drift_check(),
-            r.sequence_check(),
-            r.heartbeat_check(),
-            r.transport_health_check(),
-            r.cursor_check(),
-        ]
+        stream_state, drift, sequence = r.stream_state_check(), r.drift_check(), r.sequence_check()
+        heartbeat, transport = r.heartbeat_check(), r.transport_health_check()
+        cursor = r.cursor_check()
+        health, state = r.health_check(), r.state_check()
         if write:
-            # in reconcile's order: projections, the cursor last
-            for check in rebuildable:
+            # in reconcile's write order: state, health, ..., the cursor last
+            for check in (
+                state,
+                health,
+                heartbeat,
+                sequence,
+                transport,
+                drift,
+                stream_state,
+                cursor,
+            ):
                 if check.status in (DIFFERS, MISSING) and check.expected is not None:
                     write_json(check.file, check.expected, pretty=check.pretty)
                     check.status = RESTORED
-        # consistency checks look at the projections as they are now (after restoring)
-        checks = (*rebuildable, r.dispatch_check(), r.health_check(), r.state_check())
+        # the dispatch check looks at the projection as it is now
+        checks = (
+            stream_state,
+            drift,
+            sequence,
+            heartbeat,
+            transport,
+            cursor,
+            r.dispatch_check(),
+            health,
+            state,
+        )
     return RebuildReport(
         repo=paths.repo, loop_id=paths.loop_id, write=write, generated_at=at, checks=checks
     )

@@ -40,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ops_manager._jsonfmt import alt, as_nonneg_int
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.engine._alert_quiet import try_quiet_dispatch
@@ -61,6 +63,7 @@ from ops_manager.engine._reconcile_steps import (
     drift_step,
     health_step,
     heartbeat_and_sequence_step,
+    inputs_step,
     lifecycle_step,
 )
 from ops_manager.engine._reconcile_types import TRANSPORTS as TRANSPORTS
@@ -249,8 +252,12 @@ class _Pass:
         new_state: dict[str, Any] | None = None
         sequence: dict[str, Any] | None = None
         heartbeat_state: dict[str, Any] | None = None
+        # what health and state derive from that no stream holds: recorded in this pass's
+        # reconcile row, and the only source the two reducers read (C-15d; rebuild runs
+        # the same reducers on the recorded value)
+        inputs = inputs_step(s, self.paths, files, prev, obs)
         if ok:
-            new_state = lifecycle_step(s, self.paths, prev, obs, now, warnings)
+            new_state = lifecycle_step(s, self.paths, inputs, obs, now, warnings)
 
         transport_health = next_transport_health(
             read_json_or_empty(files.transport_health),
@@ -267,7 +274,7 @@ class _Pass:
             )
 
         health = health_step(
-            s, files, prev, obs, new_state, heartbeat_state, sequence, transport_health, now
+            s, files, prev, obs, inputs, new_state, heartbeat_state, sequence, transport_health, now
         )
         merged = merged_state(
             new_state, prev.state, prev.state_exists, health, sequence, s.trace_id
@@ -313,7 +320,7 @@ class _Pass:
         records.append((files.reconcile_telemetry, telemetry_row))
 
         # steps 12-14: summary, drift, tuning; success and failure passes alike
-        drift = drift_step(
+        drift, control = drift_step(
             s,
             self.paths,
             files,
@@ -325,6 +332,10 @@ class _Pass:
             warnings=warnings,
             now=now,
         )
+        # the summary saw the row without ``inputs`` (it reads none of it); the control
+        # counts it took are known only now, so the trailing key is added last (the row is
+        # written in the write phase)
+        telemetry_row["inputs"] = attrs.evolve(inputs, control=control).to_json()
         return Computed(
             now=now,
             records=records,

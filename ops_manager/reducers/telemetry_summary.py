@@ -198,18 +198,45 @@ def summarize_rows(
     ``reconcile_rows`` / ``control_rows`` are parsed JSON values; anything that is not an
     object is malformed (skipped and counted). Never raises on any input.
     """
-    recs = [r for r in reconcile_rows if isinstance(r, dict)]
+    ambiguous, malformed = control_counts(control_rows)
+    return summarize_counted(
+        reconcile_rows,
+        control_ambiguous=ambiguous,
+        control_malformed=malformed,
+        source=source,
+        now=now,
+    )
+
+
+def control_counts(control_rows: Sequence[Any]) -> tuple[int, int]:
+    """``(ambiguous, malformed)`` of a control sample: all the summary takes from it (a
+    reconcile pass records both, so ``rebuild`` can re-derive ``state.tuning``)."""
     ctrls = [r for r in control_rows if isinstance(r, dict)]
-    n = len(recs)
-    success = sum(1 for r in recs if r.get("status") == "success")
-    failed = sum(1 for r in recs if r.get("status") == "failed")
-    degraded = sum(1 for r in recs if r.get("healthStatus") == "degraded")
-    critical = sum(1 for r in recs if r.get("healthStatus") == "critical")
     ambiguous = sum(
         1
         for r in ctrls
         if r.get("status") == "ambiguous" or r.get("reasonCode") == "control_ambiguous"
     )
+    return ambiguous, len(control_rows) - len(ctrls)
+
+
+def summarize_counted(
+    reconcile_rows: Sequence[Any],
+    *,
+    control_ambiguous: int,
+    control_malformed: int,
+    source: SummarySource,
+    now: int,
+) -> dict[str, Any]:
+    """:func:`summarize_rows` with the control sample already reduced to its two counts
+    (:func:`control_counts`); the one fold both a pass and ``rebuild`` run."""
+    recs = [r for r in reconcile_rows if isinstance(r, dict)]
+    n = len(recs)
+    success = sum(1 for r in recs if r.get("status") == "success")
+    failed = sum(1 for r in recs if r.get("status") == "failed")
+    degraded = sum(1 for r in recs if r.get("healthStatus") == "degraded")
+    critical = sum(1 for r in recs if r.get("healthStatus") == "critical")
+    ambiguous = control_ambiguous
     durations = sorted(
         d for d in (to_number(r.get("durationSeconds")) for r in recs) if d is not None
     )
@@ -240,7 +267,7 @@ def summarize_rows(
             },
             "malformedRows": {
                 "reconcile": len(reconcile_rows) - n,
-                "control": len(control_rows) - len(ctrls),
+                "control": control_malformed,
             },
         },
         "recommendedProfile": profile,
@@ -284,12 +311,14 @@ __all__ = [
     "RATIONALE_STRICT",
     "SummarySource",
     "confidence_for",
+    "control_counts",
     "malformed_counts",
     "parse_line",
     "parse_lines",
     "rate",
     "reason_code_frequency",
     "recommend",
+    "summarize_counted",
     "summarize_lines",
     "summarize_rows",
     "to_number",

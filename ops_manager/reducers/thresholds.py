@@ -81,6 +81,27 @@ class Thresholds:
             "criticalTransportFailureStreak": self.critical_transport_failure_streak,
         }
 
+    @classmethod
+    def from_json(cls, obj: object) -> Thresholds:
+        """The inverse of :meth:`to_json` (a reconcile row's recorded ``inputs.thresholds``).
+
+        Raises ``ValueError`` unless ``obj`` has exactly the seven keys, ``profile`` a
+        string or ``null`` and the six thresholds non-negative integers, so a value that
+        would not round-trip byte for byte is refused rather than guessed.
+        """
+        if not isinstance(obj, dict) or set(obj) != {"profile", *_FIELD_FOR_KEY}:
+            raise ValueError("thresholds: not a thresholds object")
+        profile = obj["profile"]
+        if profile is not None and not isinstance(profile, str):
+            raise ValueError("thresholds: profile must be a string or null")
+        fields: dict[str, int] = {}
+        for key, field in _FIELD_FOR_KEY.items():
+            value = obj[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"thresholds: {key} must be a non-negative integer")
+            fields[field] = value
+        return cls(profile=profile, **fields)
+
 
 def validate_thresholds(t: Thresholds) -> None:
     """Raise the contract error for the first pair with critical < degraded.
