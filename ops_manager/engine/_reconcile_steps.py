@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import attrs
+
 from ops_manager._jsonfmt import alt, dumps_compact
 from ops_manager.engine._files import last_jsonl_object
 from ops_manager.engine._reconcile_records import BatchTap as _BatchTap
