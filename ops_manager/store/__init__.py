@@ -16,7 +16,14 @@ from ops_manager.store._commit import (
 from ops_manager.store._fleet_paths import FleetPaths
 from ops_manager.store._lock import exclusive_lock, pid_alive
 from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
-from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
+from ops_manager.store._projection import (
+    read_file_bytes,
+    read_json_and_bytes,
+    read_json_file,
+    read_json_or_empty,
+    remembered_reads,
+    write_json,
+)
 from ops_manager.store._stream import (
     Check,
     Intact,
@@ -57,8 +64,11 @@ __all__ = [
     "last_complete_line",
     "locked",
     "pid_alive",
+    "read_file_bytes",
+    "read_json_and_bytes",
     "read_json_file",
     "read_json_or_empty",
+    "remembered_reads",
     "remove_dead_temps",
     "resolve_repo",
     "rows_append",
