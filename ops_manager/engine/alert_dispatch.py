@@ -16,7 +16,8 @@ can call dispatch while it holds its own):
    ``sequence-state.json`` and ``state.json``: an episode whose condition cleared gets a
    ``resolve`` with its ``dedup_key``, sent to the sinks its triggers went to;
 5. commit the run's telemetry rows and its state (the new offset) as one, last
-   (``OPS/.alert-dispatch-commit.json``, the same commit as a reconcile pass: ``store._commit``).
+   (``OPS/.alert-dispatch-commit.json``, the same commit as a reconcile pass: ``store._commit``;
+   a run with no row to append writes its state alone, durably: that rename is the commit).
 
 A crash anywhere before step 5 re-runs the same rows next time (and records their telemetry
 then, once); the outbox then says what
@@ -88,7 +89,9 @@ from ops_manager.store import (
     commit,
     exclusive_lock,
     json_replace,
+    read_file_bytes,
     remove_dead_temps,
+    replace_bytes,
     rows_append,
 )
 
@@ -250,11 +253,20 @@ def _commit(files: DispatchFiles, rows: list[dict[str, Any]], state: dict[str, A
     outbox says which were delivered (not sent again), and their telemetry is recorded then,
     once.
     """
-    commit(
-        files.commit_record,
-        [rows_append(files.telemetry, rows)],
-        [json_replace(files.state, state)],
-    )
+    replace = json_replace(files.state, state)
+    if not rows:
+        # Nothing to append (a run that found nothing to do): the state alone is the
+        # commit, and its own durable rename is the commit point. A record around it would
+        # only cost another file creation, rename and unlink per loop of a fleet pass.
+        # A temp a kill leaves is removed by the next run (remove_dead_temps, under the lock).
+        try:
+            if read_file_bytes(files.state) == replace.data:
+                return
+        except OSError:
+            pass
+        replace_bytes(files.state, replace.data, durable=True)
+        return
+    commit(files.commit_record, [rows_append(files.telemetry, rows)], [replace])
 
 
 # --- replay ------------------------------------------------------------------------------

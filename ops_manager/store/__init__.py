@@ -1,6 +1,6 @@
 """Append-only streams, atomic projections, locks and artifact paths."""
 
-from ops_manager.store._atomic import fsync_dir, write_atomic
+from ops_manager.store._atomic import fsync_dir, replace_bytes, write_atomic
 from ops_manager.store._commit import (
     Append,
     Replace,
@@ -70,6 +70,7 @@ __all__ = [
     "read_json_or_empty",
     "remembered_reads",
     "remove_dead_temps",
+    "replace_bytes",
     "resolve_repo",
     "rows_append",
     "stream_size",
