@@ -292,6 +292,151 @@ def _send(
     )
 
 
+# -- plain http GET over a kept-alive http.client connection -----------------------------------
+#
+# A fleet pass makes two GETs per loop. Through requests each costs ~500 µs of CPU (request
+# preparation, urllib3's pool, the netrc/CA lookups), a bare http.client keep-alive request
+# ~100 µs. So a GET to a plain ``http://`` URL that requests would send unchanged goes out
+# over a per-thread http.client connection with the very bytes requests would send (the
+# same headers in the same order; tests compare them). Anything this path does not model
+# goes through requests as before: https, a proxy or netrc in the environment, a URL
+# requests would rewrite, an explicit session, a compressed answer, an unexpected error.
+
+
+class _PlainFailure(Exception):
+    """A connection-level failure of the plain path, as :func:`_describe` words it."""
+
+    def __init__(self, detail: str, not_sent: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.not_sent = not_sent
+
+
+@attrs.frozen
+class _PlainAnswer:
+    """What :func:`call_service` reads from a response (as from a ``requests.Response``)."""
+
+    status_code: int
+    content: bytes
+    #: only what :func:`_retry_after` reads
+    headers: Mapping[str, str]
+
+
+_HOME_NETRC = tuple(os.path.expanduser(f"~/{name}") for name in (".netrc", "_netrc"))
+
+
+def _requests_would_change(url: str, netloc: str) -> bool:
+    """Whether requests would send something else than ``url`` as is, or add auth to it."""
+    from requests.utils import requote_uri
+
+    if not netloc.isascii() or netloc != netloc.lower() or "@" in netloc or "[" in netloc:
+        return True  # IDNA/case normalising, URL credentials, IPv6 brackets: not modelled
+    if "#" in url or requote_uri(url) != url:
+        return True
+    # requests adds Basic auth from a netrc file for the host (trust_env): not modelled
+    return bool(os.environ.get("NETRC")) or any(os.path.exists(n) for n in _HOME_NETRC)
+
+
+_DEFAULT_HEADERS: list[tuple[str, str]] = []
+
+
+def _wire_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The headers requests sends: its session defaults, overridden in place, then ours."""
+    if not _DEFAULT_HEADERS:
+        from requests.utils import default_headers
+
+        _DEFAULT_HEADERS.extend(default_headers().items())
+    merged = list(_DEFAULT_HEADERS)
+    index = {name.lower(): i for i, (name, _) in enumerate(merged)}
+    for name, value in headers.items():
+        at = index.get(name.lower())
+        if at is None:
+            index[name.lower()] = len(merged)
+            merged.append((name, value))
+        else:
+            merged[at] = (merged[at][0], value)
+    return merged
+
+
+def _plain_get(
+    url: str, headers: Mapping[str, str], timeout: tuple[float, float]
+) -> _PlainAnswer | None:
+    """GET ``url`` over this thread's kept-alive connection; ``None``: use requests.
+
+    Raises :class:`_PlainFailure` for the connection failures :func:`_describe` names.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    if not url.startswith("http://") or _environment_names_a_proxy():
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not host or _requests_would_change(url, parts.netloc):
+        return None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    wire = _wire_headers(headers)
+    conns: dict[tuple[str, int], http.client.HTTPConnection] | None = getattr(_local, "plain", None)
+    if conns is None:
+        conns = _local.plain = {}
+    connect_timeout, read_timeout = timeout
+    for _ in range(2):
+        conn = conns.pop((host, port), None)
+        reused = conn is not None
+        if conn is None:
+            conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
+            try:
+                conn.connect()
+            except ConnectionRefusedError:
+                raise _PlainFailure("connection refused", True) from None
+            except TimeoutError:
+                raise _PlainFailure(
+                    f"connection timed out after {connect_timeout:g}s", True
+                ) from None
+            except OSError:
+                conn.close()
+                return None  # requests words the rest (and nothing was sent)
+        try:
+            assert conn.sock is not None
+            conn.sock.settimeout(read_timeout)
+            conn.putrequest("GET", target, skip_accept_encoding=True)
+            for name, value in wire:
+                conn.putheader(name, value)
+            conn.endheaders()
+            response = conn.getresponse()
+            body = response.read()
+        except TimeoutError:
+            conn.close()
+            raise _PlainFailure(f"no response within {read_timeout:g}s", False) from None
+        except (ConnectionError, http.client.RemoteDisconnected) as exc:
+            conn.close()
+            if reused:
+                continue  # the service closed the idle connection: once more, on a new one
+            if isinstance(exc, ConnectionRefusedError):
+                raise _PlainFailure("connection refused", True) from None
+            raise _PlainFailure("connection reset by peer", False) from None
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return None
+        encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            conn.close()
+            return None  # requests decodes it
+        if response.will_close:
+            conn.close()
+        else:
+            conns[(host, port)] = conn
+        retry_after = response.getheader("Retry-After")
+        return _PlainAnswer(
+            response.status, body, {} if retry_after is None else {"Retry-After": retry_after}
+        )
+    return None
+
+
 def call_service(
     request: ServiceRequest,
     *,
@@ -315,22 +460,41 @@ def call_service(
     headers = request_headers(method, request.token, request.trace_id)
     repeatable = method == "GET" or _carries_idempotency_key(request.body)
     timeout = (request.connect_timeout_seconds, request.max_time_seconds)
-    http = session if session is not None else _thread_session()
+    http = session
+    # an explicit session is used as given; else a GET to a plain http URL takes the
+    # kept-alive http.client path (same bytes; requests for what it does not model)
+    plain = session is None and method == "GET"
     attempt = 0
     while True:
         attempt += 1
         retry_after: float | None = None
         try:
-            response = _send(
-                http,
-                method,
-                url,
-                headers=headers,
-                data=request.body if method == "POST" else None,
-                timeout=timeout,
-            )
+            response: requests.Response | _PlainAnswer | None = None
+            if plain:
+                response = _plain_get(url, headers, timeout)
+            if response is None:
+                if http is None:
+                    http = _thread_session()
+                response = _send(
+                    http,
+                    method,
+                    url,
+                    headers=headers,
+                    data=request.body if method == "POST" else None,
+                    timeout=timeout,
+                )
             body = response.content
             status = response.status_code
+        except _PlainFailure as exc:
+            failure = ServiceRequestError(
+                method=method,
+                url=url,
+                code=NO_RESPONSE,
+                body=b"",
+                detail=exc.detail,
+                attempts=attempt,
+            )
+            retryable = repeatable or exc.not_sent
         except requests.exceptions.RequestException as exc:
             detail, not_sent = _describe(exc, request)
             failure = ServiceRequestError(

@@ -122,3 +122,50 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert _schema_memo.cache_dir() is None
     assert not _schema_memo.known_valid(ALERT_SINKS_SCHEMA, {"schemaVersion": "v1"})
     _schema_memo.remember_valid(ALERT_SINKS_SCHEMA, {"schemaVersion": "v1"})  # no raise
+
+
+# the fleet registry: the same memo, for the JSON Schema pass of load_registry
+REGISTRY_PROBE = """
+import sys
+from pathlib import Path
+from ops_manager.engine.fleet_registry import load_registry
+from ops_manager.errors import OpsError
+try:
+    outcome = "ok %d" % load_registry(Path(sys.argv[1]))["loopCount"]
+except OpsError as exc:
+    outcome = exc.message.replace(chr(10), " ")
+print(("jsonschema" in sys.modules), outcome, sep="|")
+"""
+
+
+def _registry_probe(repo: Path, cache: Path) -> tuple[bool, str]:
+    env = dict(os.environ, OPS_MANAGER_CACHE_DIR=str(cache))
+    out = subprocess.run(
+        [sys.executable, "-c", REGISTRY_PROBE, str(repo)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
+    imported, _, outcome = out.partition("|")
+    return imported == "True", outcome
+
+
+def _registry(repo: Path, loops: list[dict[str, object]]) -> None:
+    path = repo / ".superloop" / "ops-manager" / "fleet" / "registry.v1.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"schemaVersion": "v1", "fleetId": "f", "loops": loops}))
+
+
+def test_a_registry_that_passed_is_not_checked_by_jsonschema_again(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _registry(repo, [{"loopId": "a"}, {"loopId": "b", "transport": "local"}])
+    assert _registry_probe(repo, cache) == (True, "ok 2")
+    assert len(list((cache / "schema-valid").iterdir())) == 1
+    assert _registry_probe(repo, cache) == (False, "ok 2")
+    # other bytes that break the schema: checked, reported, never remembered
+    _registry(repo, [{"loopId": "a", "transport": "carrier-pigeon"}])
+    for _ in range(2):
+        imported, outcome = _registry_probe(repo, cache)
+        assert imported and outcome.startswith("invalid fleet registry:")
+    assert len(list((cache / "schema-valid").iterdir())) == 1

@@ -340,3 +340,179 @@ def test_a_proxy_from_the_environment_is_still_used(
     )
     assert response.json() == {"ok": True}
     assert recorder.seen[0].startswith(f"GET {target}/healthz HTTP/1.1\r\n".encode())
+
+
+# -- the plain http.client path of GET (no explicit session) --------------------------------
+
+
+class RawAnswers:
+    """A loopback TCP server that records each request's raw bytes and answers each with
+    the next of ``answers`` (raw response bytes; the last repeats). ``keep`` serves further
+    requests on a connection; ``close_after_each`` closes it after every answer anyway (a
+    service that dropped an idle kept-alive connection)."""
+
+    def __init__(self, answers: list[bytes], *, keep: bool, close_after_each: bool = False):
+        self.answers = answers
+        self.keep = keep
+        self.close_after_each = close_after_each
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.seen: list[bytes] = []
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn, conn.makefile("rb") as reader:
+                conn.settimeout(10)
+                while True:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = reader.readline()
+                        if not line:
+                            break
+                        head += line
+                    if not head.endswith(b"\r\n\r\n"):
+                        break
+                    self.seen.append(head)
+                    answer = self.answers[min(len(self.seen), len(self.answers)) - 1]
+                    conn.sendall(answer)
+                    if not self.keep or self.close_after_each:
+                        break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+KEPT = b'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+
+def _in_a_fresh_thread(fn: object) -> list[object]:
+    """Run ``fn()`` on a new thread (its own connections) and return [result or error]."""
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())  # type: ignore[operator]
+        except Exception as exc:  # handed back to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    return out
+
+
+@pytest.mark.parametrize(
+    "path", ["/ops/events?loopId=a%20b&cursor=3", "/healthz", "/ops/snapshot?loopId=x.y~z"]
+)
+def test_a_get_without_a_session_sends_the_bytes_session_request_sends(
+    recorder: RawRecorder, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    _no_proxy_env(monkeypatch)
+    url = f"http://127.0.0.1:{recorder.port}"
+    got = _in_a_fresh_thread(
+        lambda: call_service(
+            ServiceRequest(method="GET", base_url=url, path=path, token="tok", trace_id="t-1")
+        )
+    )
+    assert isinstance(got[0], service_client.ServiceResponse) and got[0].json() == {"ok": True}
+    with requests.Session() as session:
+        session.request(
+            "GET",
+            url + path,
+            headers=service_client.request_headers("GET", "tok", "t-1"),
+            data=None,
+            timeout=(5, 45),
+            allow_redirects=False,
+        )
+    assert len(recorder.seen) == 2
+    assert recorder.seen[0] == recorder.seen[1]
+
+
+def test_gets_without_a_session_reuse_one_kept_alive_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_proxy_env(monkeypatch)
+    server = RawAnswers([KEPT], keep=True)
+    try:
+
+        def five() -> list[int]:
+            request = ServiceRequest(method="GET", base_url=server.url, path="/healthz")
+            return [call_service(request).status for _ in range(5)]
+
+        assert _in_a_fresh_thread(five) == [[200] * 5]
+        assert server.connections == 1 and len(server.seen) == 5
+    finally:
+        server.close()
+
+
+def test_a_kept_alive_connection_the_service_dropped_is_replaced_not_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_proxy_env(monkeypatch)
+    # says keep-alive, then closes: the next GET on that connection meets a closed socket
+    server = RawAnswers([KEPT], keep=True, close_after_each=True)
+    try:
+        sleeps: list[float] = []
+
+        def three() -> list[int]:
+            request = ServiceRequest(method="GET", base_url=server.url, path="/healthz")
+            return [call_service(request, sleep=sleeps.append).attempts for _ in range(3)]
+
+        assert _in_a_fresh_thread(three) == [[1, 1, 1]]  # no failed try, no backoff
+        assert sleeps == [] and len(server.seen) == 3 and server.connections == 3
+    finally:
+        server.close()
+
+
+def test_a_compressed_answer_is_decoded_as_requests_decodes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gzip
+
+    _no_proxy_env(monkeypatch)
+    body = gzip.compress(b'{"ok":true,"n":1}')
+    answer = (
+        b"HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    server = RawAnswers([answer], keep=False)
+    try:
+        request = ServiceRequest(method="GET", base_url=server.url, path="/healthz")
+        got = _in_a_fresh_thread(lambda: call_service(request).json())
+        assert got == [{"ok": True, "n": 1}]
+    finally:
+        server.close()
+
+
+def test_plain_connection_failures_read_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_proxy_env(monkeypatch)
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    sleeps: list[float] = []
+    request = ServiceRequest(method="GET", base_url=url, path="/healthz", retry_attempts=2)
+    got = _in_a_fresh_thread(lambda: call_service(request, sleep=sleeps.append))
+    error = got[0]
+    assert isinstance(error, service_client.ServiceRequestError)
+    assert error.code == "000" and error.attempts == 2 and sleeps == [1]
+    assert str(error).endswith("code=000): connection refused")
+    # a service that accepts and closes without answering: reset, as requests words it
+    server = RawAnswers([b""], keep=False)
+    try:
+        request = ServiceRequest(
+            method="GET", base_url=server.url, path="/healthz", retry_attempts=1
+        )
+        got = _in_a_fresh_thread(lambda: call_service(request))
+        assert isinstance(got[0], service_client.ServiceRequestError)
+        assert str(got[0]).endswith("code=000): connection reset by peer")
+    finally:
+        server.close()

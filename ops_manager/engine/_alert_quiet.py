@@ -37,8 +37,10 @@ from ops_manager.store import (
     commit,
     exclusive_lock,
     json_replace,
+    read_file_bytes,
     read_json_or_empty,
     remove_dead_temps,
+    replace_bytes,
     rows_append,
 )
 
@@ -83,8 +85,21 @@ def commit_run(
 
     The one place a dispatch commits (the full run's ``alert_dispatch._commit`` calls it):
     the quiet run cannot write other bytes than the full one by committing differently.
+    With no rows to append (a run that found nothing to do) the state alone is the commit
+    and its own durable rename is the commit point: a record around it would only cost
+    another file creation, rename and unlink per loop of a fleet pass. A temp a kill leaves
+    is removed by the next run (``remove_dead_temps``, under the lock).
     """
-    commit(record, [rows_append(telemetry, rows)], [json_replace(state_file, state)])
+    replace = json_replace(state_file, state)
+    if rows:
+        commit(record, [rows_append(telemetry, rows)], [replace])
+        return
+    try:
+        if read_file_bytes(state_file) == replace.data:
+            return
+    except OSError:
+        pass
+    replace_bytes(state_file, replace.data, durable=True)
 
 
 def config_known_ok(path: str) -> bool:

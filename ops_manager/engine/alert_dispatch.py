@@ -16,7 +16,8 @@ can call dispatch while it holds its own):
    ``sequence-state.json`` and ``state.json``: an episode whose condition cleared gets a
    ``resolve`` with its ``dedup_key``, sent to the sinks its triggers went to;
 5. commit the run's telemetry rows and its state (the new offset) as one, last
-   (``OPS/.alert-dispatch-commit.json``, the same commit as a reconcile pass: ``store._commit``).
+   (``OPS/.alert-dispatch-commit.json``, the same commit as a reconcile pass: ``store._commit``;
+   a run with no row to append writes its state alone, durably: that rename is the commit).
 
 A crash anywhere before step 5 re-runs the same rows next time (and records their telemetry
 then, once); the outbox then says what

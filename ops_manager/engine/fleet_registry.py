@@ -14,7 +14,9 @@ from typing import Any
 
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager._timefmt import utc_now_epoch
+from ops_manager.engine._schema_memo import known_valid, remember_valid
 from ops_manager.errors import OpsError
+from ops_manager.model.validation import FLEET_REGISTRY_SCHEMA
 from ops_manager.reducers.fleet_registry import normalize_registry
 from ops_manager.store import FleetPaths
 
@@ -99,4 +101,13 @@ def load_registry(
     source = str(path)
     document = read_registry_document(path, source)
     at = utc_now_epoch() if now is None else now
-    return normalize_registry(document, source_file=source, now=at, loop=loop)
+    # a registry that passed its JSON Schema before is not checked against it again (the
+    # schema pass over a 1,000-loop registry costs ~0.1 s plus the jsonschema import; the
+    # rules in code, the deadline among them, always run). Only passes are remembered.
+    known = known_valid(FLEET_REGISTRY_SCHEMA, document)
+    registry = normalize_registry(
+        document, source_file=source, now=at, loop=loop, schema_known_valid=known
+    )
+    if not known:
+        remember_valid(FLEET_REGISTRY_SCHEMA, document)
+    return registry

@@ -83,7 +83,9 @@ from ops_manager.store import (
     commit,
     exclusive_lock,
     json_replace,
+    read_json_and_bytes,
     read_json_or_empty,
+    remembered_reads,
     rows_append,
 )
 from ops_manager.transports import (
@@ -117,7 +119,10 @@ def reconcile(
     with exclusive_lock(paths.lock_file):
         # a pass killed after its commit point is finished before anything is read
         apply_pending(paths.pass_commit_file)
-        result = _Pass(settings, paths, files, transport, clock).run()
+        # the lock keeps every projection of the pass as read: each is read once, and the
+        # commit gets the bytes read (a projection the pass leaves as it was is not rewritten)
+        with remembered_reads() as seen:
+            result = _Pass(settings, paths, files, transport, clock, seen).run()
     if settings.alerts is not None:
         # after the pass and outside its lock (dispatch has its own): a slow or dead sink
         # must not hold up the next reconcile of this loop. Never raises (fail-open), and
@@ -159,12 +164,15 @@ class _Pass:
         files: ReconcileFiles,
         transport: Transport,
         clock: Callable[[], int],
+        seen: dict[Path, bytes | None] | None = None,
     ) -> None:
         self.s = settings
         self.paths = paths
         self.files = files
         self.transport = transport
         self.clock = clock
+        #: the bytes of the projections this pass read (store.remembered_reads)
+        self.seen: dict[Path, bytes | None] = {} if seen is None else seen
 
     def run(self) -> ReconcileResult:
         started = self.clock()
@@ -199,8 +207,8 @@ class _Pass:
         offset_before = 0 if s.from_start else (as_nonneg_int(cursor.get("eventLineOffset")) or 0)
         stream_state = read_json_or_empty(files.stream_state)
         fold = StreamFold() if s.from_start else StreamFold.from_json(stream_state.get("fold"))
-        prev_state_exists = files.state.exists()
-        prev_state = read_json_or_empty(files.state)
+        prev_state, state_bytes = read_json_and_bytes(files.state)
+        prev_state_exists = state_bytes is not None or files.state.exists()
         return Previous(
             status=prev_status,
             codes=prev_codes,
@@ -363,7 +371,7 @@ class _Pass:
         replaces: list[Replace] = []
 
         def replace(path: Path, value: dict[str, Any], pretty: bool = False) -> None:
-            replaces.append(json_replace(path, value, pretty))
+            replaces.append(json_replace(path, value, pretty, current=self.seen.get(path)))
 
         if out.merged is not None:
             replace(files.state, out.merged)

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ops_manager.store._atomic import fsync_dir, write_atomic
+    from ops_manager.store._atomic import fsync_dir, replace_bytes, write_atomic
     from ops_manager.store._commit import (
         Append,
         Replace,
@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from ops_manager.store._fleet_paths import FleetPaths
     from ops_manager.store._lock import exclusive_lock, pid_alive
     from ops_manager.store._paths import LoopPaths, resolve_repo, validate_loop_id
-    from ops_manager.store._projection import read_json_file, read_json_or_empty, write_json
+    from ops_manager.store._projection import (
+        read_file_bytes,
+        read_json_and_bytes,
+        read_json_file,
+        read_json_or_empty,
+        remembered_reads,
+        write_json,
+    )
     from ops_manager.store._stream import (
         Check,
         Intact,
@@ -71,6 +78,10 @@ _EXPORTS: dict[str, str] = {
     "last_complete_line": "ops_manager.store._tail",
     "locked": "ops_manager.store._commit",
     "pid_alive": "ops_manager.store._lock",
+    "read_file_bytes": "ops_manager.store._projection",
+    "read_json_and_bytes": "ops_manager.store._projection",
+    "remembered_reads": "ops_manager.store._projection",
+    "replace_bytes": "ops_manager.store._atomic",
     "read_json_file": "ops_manager.store._projection",
     "read_json_or_empty": "ops_manager.store._projection",
     "remove_dead_temps": "ops_manager.store._commit",
@@ -110,9 +121,13 @@ __all__ = [
     "last_complete_line",
     "locked",
     "pid_alive",
+    "read_file_bytes",
+    "read_json_and_bytes",
     "read_json_file",
     "read_json_or_empty",
+    "remembered_reads",
     "remove_dead_temps",
+    "replace_bytes",
     "resolve_repo",
     "rows_append",
     "stream_size",

@@ -39,10 +39,9 @@ def replace_bytes(path: Path, data: bytes, *, durable: bool) -> None:
     ``durable=False`` skips both fsyncs: for a write a commit record already made durable
     (``store._commit``), where a process kill loses nothing and the record re-applies it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = _open_temp(tmp)
         try:
             view = memoryview(data)
             while view:
@@ -59,3 +58,17 @@ def replace_bytes(path: Path, data: bytes, *, durable: bool) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _open_temp(tmp: Path) -> int:
+    """Create ``tmp`` for writing; its parent directories are made only when missing.
+
+    Trying the open first saves a ``mkdir`` and a ``stat`` per write in the usual case (the
+    directory exists), ~20 syscalls of a fleet pass per loop.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        return os.open(tmp, flags, 0o644)
+    except FileNotFoundError:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(tmp, flags, 0o644)

@@ -50,6 +50,7 @@ import attrs
 from ops_manager._jsonfmt import dumps, json_text_bytes
 from ops_manager.store._atomic import replace_bytes, write_atomic
 from ops_manager.store._lock import exclusive_lock
+from ops_manager.store._projection import read_file_bytes
 from ops_manager.store._stream import Stream, encode_rows
 
 
@@ -64,10 +65,16 @@ class Append:
 
 @attrs.frozen
 class Replace:
-    """The new bytes of a projection."""
+    """The new bytes of a projection.
+
+    ``current``, when the pass already read the projection under the lock it holds, is
+    the bytes it found (``None``: not known). A commit then drops a replace whose bytes are
+    unchanged and writes the others without reading each file again to compare.
+    """
 
     path: Path
     data: bytes
+    current: bytes | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
 
 
 def rows_append(path: Path, rows: Sequence[Mapping[str, Any]]) -> Append:
@@ -75,9 +82,11 @@ def rows_append(path: Path, rows: Sequence[Mapping[str, Any]]) -> Append:
     return Append(path, stream_size(path), encode_rows(rows))
 
 
-def json_replace(path: Path, value: Any, pretty: bool = False) -> Replace:
+def json_replace(
+    path: Path, value: Any, pretty: bool = False, *, current: bytes | None = None
+) -> Replace:
     """A :class:`Replace` of ``path`` with ``value`` as JSON plus a newline (as ``write_json``)."""
-    return Replace(path, json_text_bytes(dumps(value, pretty) + "\n"))
+    return Replace(path, json_text_bytes(dumps(value, pretty) + "\n"), current=current)
 
 
 def stream_size(path: Path) -> int:
@@ -87,6 +96,9 @@ def stream_size(path: Path) -> int:
 
 def commit(record: Path, appends: Sequence[Append], replaces: Sequence[Replace]) -> None:
     """Make the pass durable as one record, then apply it (see the module docstring)."""
+    # a projection the pass read under its lock and would rewrite with the same bytes is
+    # left out: there is nothing to make durable or to apply
+    replaces = [r for r in replaces if r.current is None or r.current != r.data]
     # absolute paths: a path given on the command line may be relative, and the record may
     # be applied by another command started in another directory
     doc: dict[str, Any] = {
@@ -105,6 +117,13 @@ def commit(record: Path, appends: Sequence[Append], replaces: Sequence[Replace])
         ],
     }
     write_atomic(record, json.dumps(doc, separators=(",", ":")) + "\n")
+    # applied from the bytes in hand (the record holds the same ones, as text); a replace
+    # whose current bytes are known to differ is written without reading it to compare
+    for item, a in zip(doc["appends"], [a for a in appends if a.data], strict=True):
+        item["bytes"] = a.data
+    for item, r in zip(doc["replaces"], replaces, strict=True):
+        item["bytes"] = r.data
+        item["changed"] = r.current is not None
     _apply(doc)
     _remove(record)
 
@@ -192,15 +211,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _data(item: dict[str, Any]) -> bytes:
+    # ``bytes``: set in memory by commit() (never in a record on disk, which is JSON)
+    data = item.get("bytes")
+    return data if isinstance(data, bytes) else json_text_bytes(str(item["data"]))
+
+
 def _apply(doc: dict[str, Any]) -> None:
     appends = doc.get("appends")
     for item in appends if isinstance(appends, list) else []:
-        _append_once(
-            Path(str(item["file"])), int(item["sizeBefore"]), json_text_bytes(str(item["data"]))
-        )
+        _append_once(Path(str(item["file"])), int(item["sizeBefore"]), _data(item))
     replaces = doc.get("replaces")
     for item in replaces if isinstance(replaces, list) else []:
-        _replace(Path(str(item["file"])), json_text_bytes(str(item["data"])))
+        # ``changed``: commit() knows the file holds other bytes (no read to compare)
+        changed = item.get("changed") is True and isinstance(item.get("bytes"), bytes)
+        _replace(Path(str(item["file"])), _data(item), changed=changed)
 
 
 def _append_once(path: Path, size_before: int, data: bytes) -> None:
@@ -208,12 +233,13 @@ def _append_once(path: Path, size_before: int, data: bytes) -> None:
     Stream(path).append_bytes(data, size_before)
 
 
-def _replace(path: Path, data: bytes) -> None:
-    try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
+def _replace(path: Path, data: bytes, *, changed: bool = False) -> None:
+    if not changed:
+        try:
+            if read_file_bytes(path) == data:
+                return
+        except OSError:
+            pass
     replace_bytes(path, data, durable=False)
 
 

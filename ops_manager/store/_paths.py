@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -55,7 +56,8 @@ class LoopPaths:
     would otherwise import ``attrs`` for this class alone.
     """
 
-    __slots__ = ("loop_id", "repo")
+    # __dict__: the cached_property paths below are stored there (computed once per object)
+    __slots__ = ("__dict__", "loop_id", "repo")
     __match_args__ = ("repo", "loop_id")
 
     repo: Path
@@ -92,52 +94,59 @@ class LoopPaths:
 
     @classmethod
     def for_loop(cls, repo: Path, loop_id: str) -> LoopPaths:
-        """Build paths for a validated loop id under an already-resolved repo."""
+        """Build paths for a validated loop id under an already-resolved repo.
+
+        The same (immutable) object comes back for the loops used last: a fleet pass asks
+        for one loop's paths in its reconcile, its health check and its dispatch, and each
+        path is computed once per object (``cached_property``).
+        """
+        if cls is LoopPaths:
+            return _recent_loop_paths(repo, loop_id)
         return cls(repo=repo, loop_id=validate_loop_id(loop_id))
 
     # --- runtime (read-only inputs) ---------------------------------------------------
-    @property
+    @functools.cached_property
     def superloop_dir(self) -> Path:
         return self.repo / ".superloop"
 
-    @property
+    @functools.cached_property
     def loop_dir(self) -> Path:
         return self.superloop_dir / "loops" / self.loop_id
 
-    @property
+    @functools.cached_property
     def events_file(self) -> Path:
         return self.loop_dir / "events.jsonl"
 
-    @property
+    @functools.cached_property
     def run_summary_file(self) -> Path:
         return self.loop_dir / "run-summary.json"
 
-    @property
+    @functools.cached_property
     def runtime_state_file(self) -> Path:
         return self.superloop_dir / "state.json"
 
-    @property
+    @functools.cached_property
     def active_run_file(self) -> Path:
         return self.superloop_dir / "active-run.json"
 
-    @property
+    @functools.cached_property
     def approval_file(self) -> Path:
         return self.loop_dir / "approval.json"
 
-    @property
+    @functools.cached_property
     def heartbeat_file(self) -> Path:
         return self.loop_dir / "heartbeat.v1.json"
 
-    @property
+    @functools.cached_property
     def default_poll_cursor_file(self) -> Path:
         return self.loop_dir / "ops-manager.cursor.json"
 
     # --- manager outputs ----------------------------------------------------------------
-    @property
+    @functools.cached_property
     def ops_dir(self) -> Path:
         return self.superloop_dir / "ops-manager" / self.loop_id
 
-    @property
+    @functools.cached_property
     def telemetry_dir(self) -> Path:
         return self.ops_dir / "telemetry"
 
@@ -147,89 +156,89 @@ class LoopPaths:
     def tel(self, name: str) -> Path:
         return self.telemetry_dir / name
 
-    @property
+    @functools.cached_property
     def state_file(self) -> Path:
         return self.ops("state.json")
 
-    @property
+    @functools.cached_property
     def cursor_file(self) -> Path:
         return self.ops("cursor.json")
 
-    @property
+    @functools.cached_property
     def health_file(self) -> Path:
         return self.ops("health.json")
 
-    @property
+    @functools.cached_property
     def heartbeat_state_file(self) -> Path:
         return self.ops("heartbeat.json")
 
-    @property
+    @functools.cached_property
     def sequence_state_file(self) -> Path:
         return self.ops("sequence-state.json")
 
-    @property
+    @functools.cached_property
     def intents_file(self) -> Path:
         return self.ops("intents.jsonl")
 
-    @property
+    @functools.cached_property
     def escalations_file(self) -> Path:
         return self.ops("escalations.jsonl")
 
-    @property
+    @functools.cached_property
     def drift_state_file(self) -> Path:
         return self.ops("profile-drift.json")
 
-    @property
+    @functools.cached_property
     def alert_dispatch_state_file(self) -> Path:
         return self.ops("alert-dispatch-state.json")
 
-    @property
+    @functools.cached_property
     def service_idempotency_file(self) -> Path:
         return self.ops("service-idempotency.json")
 
-    @property
+    @functools.cached_property
     def stream_state_file(self) -> Path:
         """Our own projection of ``events.jsonl``: the verified read position and the fold."""
         return self.ops("stream-state.json")
 
-    @property
+    @functools.cached_property
     def lock_file(self) -> Path:
         return self.ops(".lock")
 
-    @property
+    @functools.cached_property
     def pass_commit_file(self) -> Path:
         """A reconcile pass's commit record while it is being applied (store._commit)."""
         return self.ops(".pass-commit.json")
 
-    @property
+    @functools.cached_property
     def reconcile_telemetry_file(self) -> Path:
         return self.tel("reconcile.jsonl")
 
-    @property
+    @functools.cached_property
     def control_telemetry_file(self) -> Path:
         return self.tel("control.jsonl")
 
-    @property
+    @functools.cached_property
     def control_invocations_file(self) -> Path:
         return self.tel("control-invocations.jsonl")
 
-    @property
+    @functools.cached_property
     def heartbeat_telemetry_file(self) -> Path:
         return self.tel("heartbeat.jsonl")
 
-    @property
+    @functools.cached_property
     def sequence_telemetry_file(self) -> Path:
         return self.tel("sequence.jsonl")
 
-    @property
+    @functools.cached_property
     def drift_history_file(self) -> Path:
         return self.tel("profile-drift.jsonl")
 
-    @property
+    @functools.cached_property
     def alert_telemetry_file(self) -> Path:
         return self.tel("alerts.jsonl")
 
-    @property
+    @functools.cached_property
     def transport_health_file(self) -> Path:
         return self.tel("transport-health.json")
 
@@ -239,3 +248,9 @@ class LoopPaths:
             return str(path.relative_to(self.repo))
         except ValueError:
             return str(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_loop_paths(repo: Path, loop_id: str) -> LoopPaths:
+    # bounded: a fleet of 10,000 loops must not keep 10,000 path tables alive
+    return LoopPaths(repo=repo, loop_id=validate_loop_id(loop_id))

@@ -291,10 +291,14 @@ class Stream:
         """
         if not data:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND: every write lands at the end, even if another writer appended since the
         # size was read (a seek-then-write could overwrite its row)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except FileNotFoundError:  # parents are made only when missing (saves 2 syscalls)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
             done = 0

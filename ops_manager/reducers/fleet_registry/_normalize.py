@@ -190,7 +190,12 @@ def normalize_policy(policy_raw: Any) -> dict[str, Any]:
 
 
 def normalize_registry(
-    doc: object, *, source_file: str, now: int, loop: str | None = None
+    doc: object,
+    *,
+    source_file: str,
+    now: int,
+    loop: str | None = None,
+    schema_known_valid: bool = False,
 ) -> dict[str, Any]:
     """Validate ``doc`` and return the normalised registry of ``fleet.md`` §1.3.
 
@@ -201,8 +206,9 @@ def normalize_registry(
     problem, or :class:`OpsError` ``loop not found in registry: <id>`` (exit 1) when ``loop``
     matches nothing. Nothing else can escape, whatever JSON value ``doc`` is. Passthrough
     values (``metadata``, ``suppressions``, lists) are shared with ``doc``, not copied.
+    ``schema_known_valid``: see :func:`validate_registry`.
     """
-    problems = validate_registry(doc, now=now)
+    problems = validate_registry(doc, now=now, schema_known_valid=schema_known_valid)
     if problems:
         raise RegistryValidationError(source_file, problems)
     assert isinstance(doc, dict)  # validate_registry guarantees it

@@ -283,17 +283,20 @@ def _schema_rules(doc: dict[str, Any]) -> Iterator[_Problem]:
         yield _field(error.path), error.validator, error.instance, int(index)
 
 
-def validate_registry(doc: object, *, now: int) -> list[str]:
+def validate_registry(doc: object, *, now: int, schema_known_valid: bool = False) -> list[str]:
     """Every problem of a parsed registry document, in the order of ``fleet.md`` §1.2.
 
     An empty list means the document is valid. ``now`` (epoch seconds) is the reference for
-    the guarded_auto ``reviewBy must be in the future`` check. Never raises.
+    the guarded_auto ``reviewBy must be in the future`` check. ``schema_known_valid`` (the
+    caller remembers that this very document raised no schema problem before) skips the
+    JSON Schema pass; the rules in code always run. Never raises.
     """
     if not isinstance(doc, dict):
         return ["registry must be a JSON object"]
     present = _drop_nulls(doc)
     best: dict[tuple[str, int], tuple[int, str]] = {}
-    for field, keyword, instance, index in (*_schema_rules(present), *_code_rules(present, now)):
+    schema = () if schema_known_valid else _schema_rules(present)
+    for field, keyword, instance, index in (*schema, *_code_rules(present, now)):
         rank = _INDEX.get((field, keyword), _INDEX.get((field, _ANY)))
         if rank is None:  # a schema rule without a contract message: still fail closed
             rank, message = len(MESSAGES), f"{field} is invalid ({keyword})"
