@@ -264,3 +264,81 @@ def test_a_sigkill_at_any_commit_point_of_a_control_leaves_the_previous_run_or_t
     )
     # a kill after the commit point, and one before the reservation, were both reached
     assert outcomes["committed"] and outcomes["not committed"], outcomes
+
+
+# --- fleet-handoff --execute -------------------------------------------------------------------
+
+#: one target loop, no runtime confirmation (fleet.md §2.5 ``--no-runtime-confirm``: the
+#: controls pass ``--no-confirm``), so the run is deterministic
+HANDOFF = ["fleet-handoff", "--trace-id", "p2", "--by", "sweep", "--execute", "--confirm"]
+HANDOFF += ["--no-runtime-confirm", "--loop", "loop-a"]
+
+
+def _handoff(
+    repo: Path,
+    strace_args: list[str] | None = None,
+    *,
+    kill: str | None = None,
+    loop: str = "loop-a",
+) -> int:
+    args = [*HANDOFF[:-1], loop, "--repo", str(repo)]
+    return _cli(repo, args, "p2", strace_args, kill=kill)
+
+
+def _handoff_after(repo: Path) -> dict[str, Any]:
+    """The operator's retry (the same command), then a plan-only handoff (it reads the
+    state the retry left: an ambiguous intent is retry-guarded), then every artifact of
+    the fleet and of both loops."""
+    assert _handoff(repo) == 0
+    assert _cli(repo, ["fleet-handoff", "--repo", str(repo), "--trace-id", "r3"], "r3") == 0
+    return _artifacts(repo, repo / ".superloop" / "ops-manager")
+
+
+def test_a_sigkill_at_any_commit_point_of_a_handoff_execution_never_executes_twice(
+    tmp_path: Path,
+) -> None:
+    from tests import test_fleet_crash_sweep as fleet_sweep
+
+    _stub(tmp_path)
+    sweep = Sweep(tmp_path, fleet_sweep._before_pass_2(tmp_path / "template"))
+
+    counted = sweep.fresh()
+    counts = count_commit_calls(lambda args: _handoff(counted, args), tmp_path / "count.log")
+    state = json.loads((counted / ".superloop/ops-manager/fleet/handoff-state.json").read_text())
+    (result,) = state["execution"]["results"]
+    assert result["status"] == "executed", result
+    before, after = sweep.fresh(), sweep.fresh()
+    assert _handoff(before, kill="before") != 0
+    assert _handoff(after, kill="after") != 0
+    plan_only, control_only = sweep.fresh(), sweep.fresh()
+    for repo in (plan_only, control_only):
+        # §2.5: the plan row is appended before the filters are checked
+        assert _handoff(repo, loop="no-such-loop") == 1
+    # the loop-level control the handoff runs for its one target, as it runs it
+    control = ["control", "--repo", str(control_only), "--loop", "loop-a"]
+    control += ["--intent", result["intent"], "--trace-id", "p2", "--by", "sweep"]
+    control += ["--idempotency-key", result["idempotencyKey"], "--no-confirm"]
+    control += ["--note", f"fleet_handoff:manual:{result['intentId']}"]
+    assert _cli(control_only, control, "p2") == 0
+    histories = {
+        "committed": _handoff_after(counted),
+        "not committed": _handoff_after(sweep.fresh()),
+        "plan recorded, nothing executed": _handoff_after(plan_only),
+        "reserved, killed before the runtime ran": _handoff_after(before),
+        "executed, killed before recording": _handoff_after(after),
+        "control committed, the handoff's execution not": _handoff_after(control_only),
+    }
+    # the runtime ran once in each (none when the kill came before it), never twice
+    calls = [len(h["<runtime calls>"]) for h in histories.values()]
+    assert calls == [1, 1, 1, 0, 1, 1], calls
+    assert not any(
+        ".fleet-commit" in n or ".pass-commit" in n for h in histories.values() for n in h
+    )
+    outcomes = sweep.run(
+        "fleet-handoff --execute",
+        counts,
+        histories,
+        lambda r, args: _handoff(r, args),
+        _handoff_after,
+    )
+    assert outcomes["committed"] and outcomes["not committed"], outcomes
