@@ -22,6 +22,9 @@ row without its policy state), no torn row, no commit record left over. Round 3 
 ``fleet-policy``, ``fleet-handoff`` or ``promotion-gates`` is finished by another command
 that takes the fleet lock: the record is shared by every fleet writer.
 
+``fleet-handoff --execute`` (its controls run the runtime) is swept in
+``test_control_crash_sweep``.
+
 Alert dispatch is off here (``OPS_MANAGER_ALERTS_ENABLED=false``): the per-loop dispatch and
 its pages are what ``test_crash_sweep`` sweeps.
 """

@@ -1,12 +1,21 @@
 """The per-loop idempotency store of control intents (``OPS/intent-idempotency.json``).
-Private to :mod:`ops_manager.engine.control`, which re-exports it."""
+Private to :mod:`ops_manager.engine.control`, which re-exports it.
+
+Everything here runs under the loop lock (``OPS/.lock``), and first finishes a commit record
+a killed holder of that lock left (``OPS/.pass-commit.json``, :mod:`ops_manager.store._commit`):
+the loop's one record, shared by a reconcile pass and a control's result, so whoever takes
+the lock next finishes either. A control commits its three rows and its stored result as
+one (:meth:`IdempotencyStore.commit`); the reservation before it executes is a durable write
+of its own (it must be on disk before the runtime command runs).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -14,7 +23,19 @@ import attrs
 from ops_manager._jsonfmt import as_nonneg_int, nonempty_str
 from ops_manager._timefmt import format_ts, parse_ts
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, exclusive_lock, pid_alive, read_json_or_empty, write_json
+from ops_manager.store import (
+    LoopPaths,
+    Replace,
+    apply_pending,
+    commit,
+    exclusive_lock,
+    json_replace,
+    pid_alive,
+    read_json_or_empty,
+    remove_dead_temps,
+    rows_append,
+    write_json,
+)
 from ops_manager.transports import ControlExecution
 
 IDEMPOTENCY_FILE = "intent-idempotency.json"
@@ -103,6 +124,10 @@ class IdempotencyStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
         with exclusive_lock(self.paths.lock_file):
+            # a control (or a reconcile pass) killed after its commit point is finished
+            # first, and the temp of a reservation killed before its rename is removed
+            apply_pending(self.paths.pass_commit_file)
+            remove_dead_temps(self.path)
             yield read_json_or_empty(self.path)
 
     def reserve(
@@ -153,17 +178,34 @@ class IdempotencyStore:
             return not pid_alive(pid)
         return False
 
-    def complete(self, key: str, execution: ControlExecution, clock: Callable[[], int]) -> None:
-        """Store the result of ``key`` (and forget results past retention)."""
-        now = clock()
+    def commit(
+        self,
+        rows: Sequence[tuple[Path, Mapping[str, Any]]],
+        result: tuple[str, ControlExecution, int] | None = None,
+    ) -> None:
+        """Append one invocation's ``rows`` (``(stream, row)``, in order) and, with
+        ``result`` (key, execution, the clock value it completed at), store that result
+        (forgetting results past retention): one commit under the loop lock.
+
+        The commit record's rename is the commit point: a kill before it leaves the key
+        reserved (a repeat answers ``ambiguous``), a kill after it leaves a record that the
+        next holder of the lock applies (a repeat replays).
+        """
         with self._locked() as store:
-            record = store.get(key)
-            record = dict(record) if isinstance(record, dict) else {}
-            record.update(
-                state="done", completedAt=format_ts(now), execution=execution_to_json(execution)
-            )
-            store[key] = record
-            write_json(self.path, _pruned(store, now))
+            replaces: list[Replace] = []
+            if result is not None:
+                key, execution, now = result
+                record = store.get(key)
+                record = dict(record) if isinstance(record, dict) else {}
+                record.update(
+                    state="done",
+                    completedAt=format_ts(now),
+                    execution=execution_to_json(execution),
+                )
+                store[key] = record
+                replaces.append(json_replace(self.path, _pruned(store, now)))
+            appends = [rows_append(path, [row]) for path, row in rows]
+            commit(self.paths.pass_commit_file, appends, replaces)
 
     def mark_interrupted(self, key: str) -> None:
         """The execution of ``key`` raised: never execute it again, answer ``ambiguous``."""

@@ -56,7 +56,7 @@ from ops_manager.engine._control_idempotency import IdempotencyStore
 from ops_manager.engine._control_idempotency import execution_from_json as execution_from_json
 from ops_manager.engine._control_idempotency import execution_to_json as execution_to_json
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, append_line
+from ops_manager.store import LoopPaths
 from ops_manager.transports import (
     CONTROL_INTENTS,
     ControlExecution,
@@ -160,12 +160,13 @@ def run_control(
         wall=clock,
     )
 
+    store = IdempotencyStore(paths)
+    result: tuple[str, ControlExecution, int] | None = None
     if not explicit_key or _remote_dedup(transport):
         # a generated key is never repeated (and may collide within one second in one
         # process), so only caller-supplied keys go through the store
         execution = _execute(transport, request, timing)
     else:
-        store = IdempotencyStore(paths)
         answer = store.reserve(key, settings.intent, trace_id, clock)
         if answer is not None:
             execution = answer
@@ -176,7 +177,7 @@ def run_control(
                 with contextlib.suppress(Exception):
                     store.mark_interrupted(key)
                 raise
-            store.complete(key, execution, clock)
+            result = (key, execution, clock())
 
     completed = clock()
     entry, row, invocation = build_control_records(
@@ -187,9 +188,16 @@ def run_control(
         started=started,
         completed=completed,
     )
-    append_line(paths.intents_file, entry)
-    append_line(paths.control_telemetry_file, row)
-    append_line(paths.control_invocations_file, invocation)
+    # the three rows and the stored result as one commit (OPS/.pass-commit.json): a kill
+    # leaves all of them or none, never a stored result whose rows are lost
+    store.commit(
+        [
+            (paths.intents_file, entry),
+            (paths.control_telemetry_file, row),
+            (paths.control_invocations_file, invocation),
+        ],
+        result,
+    )
     return ControlResult(
         entry=entry,
         control_row=row,

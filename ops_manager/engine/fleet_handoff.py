@@ -29,8 +29,10 @@ Every write is a commit (``store._commit``, record ``FLEET/.fleet-commit.json``)
 fleet lock (``FLEET/.lock``), held only for the write itself: a kill leaves the previous run
 or the next step of this one. With execution, the plan row is committed on its own before any
 control runs (the record that a plan was made, like an outbox entry); a run killed during
-execution leaves that row without an execute row, and a repeated run replays its controls
-under the same idempotency keys.
+execution leaves that row without an execute row, and a repeated run runs its controls again
+under the same idempotency keys: a control that committed replays, one killed after its
+reservation answers ``ambiguous`` without executing (``engine.control``), none executes twice
+(``tests/test_control_crash_sweep.py`` kills it at every fsync and rename).
 
 Exit code 0 whatever the control outcomes (§6.12); errors are :class:`OpsError`.
 """

@@ -207,7 +207,8 @@ class LoopPaths:
 
     @functools.cached_property
     def pass_commit_file(self) -> Path:
-        """A reconcile pass's commit record while it is being applied (store._commit)."""
+        """The loop's commit record while it is being applied (store._commit): a reconcile
+        pass's, or a control's rows and stored result (one record under the loop lock)."""
         return self.ops(".pass-commit.json")
 
     @functools.cached_property
