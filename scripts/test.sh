@@ -7,6 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian chromium for the console's browser tests (installed once; skipped with
 # OPS_MANAGER_SKIP_BROWSER_TESTS=1)
 "$ROOT/scripts/install-browser.sh"
+# Debian strace for the crash sweeps (kill at every fsync and rename of a pass)
+"$ROOT/scripts/install-strace.sh"
 cd "$ROOT"
 V="$ROOT/.venv/bin"
 # the schema memo (docs/performance.md) goes to a throw-away directory, not ~/.cache
