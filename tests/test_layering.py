@@ -31,9 +31,6 @@ LOWER_LAYERS = ("store", "reducers", "runtime", "transports", "model")
 #: finished for them: each needs an engine query or settings resolver for what it reads).
 #: Shrink this list; never grow it.
 FRONT_END_ALLOWED: dict[str, set[str]] = {
-    "ops_manager.console._api_fleet": {"store"},
-    "ops_manager.console._api_rows": {"reducers", "store"},
-    "ops_manager.console._api_slo": {"store"},
     "ops_manager.service._api": {"runtime", "store"},
     "ops_manager.service._idempotency": {"store"},
     "ops_manager.service._server": {"runtime"},
