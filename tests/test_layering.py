@@ -7,7 +7,7 @@ function-level import is still a dependency, only a later one). The rules:
 - no private name (``_x``) is imported from another ``ops_manager`` module (a public name
   from a private ``_module`` is fine: packages re-export their private modules);
 - ``cli/``, ``service/`` and ``console/`` import no store, reducers, runtime, transports or
-  model module (they call the engine), except the allow-listed modules below.
+  model module (they call the engine).
 """
 
 from __future__ import annotations
@@ -27,14 +27,9 @@ ALLOWED_CYCLES: list[set[str]] = []
 #: layers the front ends (cli/service/console) must reach only through the engine
 LOWER_LAYERS = ("store", "reducers", "runtime", "transports", "model")
 
-#: front-end modules that still import a lower layer directly (issue 13 point 6 is not
-#: finished for them: each needs an engine query or settings resolver for what it reads).
-#: Shrink this list; never grow it.
-FRONT_END_ALLOWED: dict[str, set[str]] = {
-    "ops_manager.service._api": {"runtime", "store"},
-    "ops_manager.service._idempotency": {"store"},
-    "ops_manager.service._server": {"runtime"},
-}
+#: front-end modules allowed to import a lower layer directly: none (issue 13 point 6; each
+#: front end reads through an engine query or use case). Never grow this list.
+FRONT_END_ALLOWED: dict[str, set[str]] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ops_manager.store import LoopPaths
+# public here: the type the front ends annotate the paths they get from this module with
+from ops_manager.store import LoopPaths as LoopPaths
 from ops_manager.store import resolve_repo as _store_resolve_repo
 from ops_manager.store import validate_loop_id as _store_validate_loop_id
 
