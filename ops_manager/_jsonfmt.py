@@ -53,6 +53,29 @@ def strip_nulls(obj: Mapping[str, Any]) -> JSONObject:
     return {k: v for k, v in obj.items() if v is not None}
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN/Infinity, which are not JSON and cannot be written back out
+    # (every writer uses allow_nan=False). Reject them where the data enters.
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+#: ``str`` -> value, strictly (NaN/Infinity rejected); the runtime's event reader binds it
+decode_strict = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def loads_json(data: bytes) -> Any:
+    """Parse one JSON document from UTF-8 ``data``, strictly.
+
+    Raises :class:`ValueError` for anything that is not JSON as the contract knows it: invalid
+    UTF-8, syntax errors, ``NaN``/``Infinity``, absurd nesting (``RecursionError`` is folded
+    into ``ValueError``) and integers beyond Python's digit limit.
+    """
+    try:
+        return decode_strict(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def loads_object(text: str | bytes) -> JSONObject | None:
     """Parse ``text`` as a JSON object; ``None`` if it is not valid JSON or not an object."""
     try:

@@ -23,13 +23,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from ops_manager.sinks import SinkFactory
-    from ops_manager.transports import (
-        ControlOutcome,
-        ControlSettings,
-        IntentConfirmer,
-        TransportFactory,
-    )
+    # the contract types, from the modules that define them: not from the ``sinks`` and
+    # ``transports`` packages, whose lookups load the plugin manager, which loads this module
+    from ops_manager.sinks._contract import SinkFactory
+    from ops_manager.transports._contract import ControlOutcome, TransportFactory
+    from ops_manager.transports._control import ControlSettings, IntentConfirmer
 
 PROJECT = "ops_manager"
 

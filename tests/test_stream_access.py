@@ -27,7 +27,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("ops_manager._entry_points", "entry_points"): "package metadata (entry_points.txt)",
     ("ops_manager._entry_points", "dist_name_version"): "package metadata (METADATA)",
-    ("ops_manager.cli.project_state", "last_event_envelope"): (
+    ("ops_manager.engine.project_state", "last_event_envelope"): (
         "a finished NDJSON input named by --events-file, whose unterminated last line is a "
         "line like any other: not a live stream, so not the store's torn-tail rules"
     ),

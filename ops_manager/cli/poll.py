@@ -10,8 +10,8 @@ from typing import Any
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.cli._parser import CommandParser, nonneg_int, require
-from ops_manager.runtime import poll_events
-from ops_manager.store import LoopPaths, resolve_repo, validate_loop_id
+from ops_manager.engine.envelopes import poll_loop_events
+from ops_manager.engine.paths import loop_paths
 
 HELP = "Emit new loop_run_event envelopes after a cursor."
 
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     repo = require(args.repo, "--repo")
     loop = require(args.loop, "--loop")
     max_events = nonneg_int(args.max_events, "--max-events must be a non-negative integer", 0)
-    paths = LoopPaths.for_loop(resolve_repo(repo), validate_loop_id(loop))
+    paths = loop_paths(repo, loop)
     cursor_file = Path(args.cursor_file) if args.cursor_file else None
     try:
-        poll_events(
+        poll_loop_events(
             paths,
             cursor_file=cursor_file,
             from_start=args.from_start,

@@ -8,8 +8,8 @@ import sys
 from ops_manager._jsonfmt import dumps
 from ops_manager._timefmt import utc_now_epoch
 from ops_manager.cli._parser import CommandParser, require
-from ops_manager.runtime import build_snapshot
-from ops_manager.store import LoopPaths, resolve_repo, validate_loop_id
+from ops_manager.engine.envelopes import loop_run_snapshot
+from ops_manager.engine.paths import loop_paths_in, resolve_repo, validate_loop_id
 
 HELP = "Emit a loop_run_snapshot envelope for one loop."
 
@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the snapshot and print it (compact, or pretty with ``--pretty``)."""
     repo = require(args.repo, "--repo")
     loop_id = validate_loop_id(require(args.loop, "--loop"))
-    paths = LoopPaths.for_loop(resolve_repo(repo), loop_id)
-    envelope = build_snapshot(
+    paths = loop_paths_in(resolve_repo(repo), loop_id)
+    envelope = loop_run_snapshot(
         paths, now=utc_now_epoch(), trace_id=args.trace_id, run_id=args.run_id
     )
     sys.stdout.write(dumps(envelope, args.pretty) + "\n")

@@ -5,7 +5,7 @@ Every number the page shows comes from the same library calls the CLI uses:
 - per loop: :func:`ops_manager.engine.status.loop_status` (what ``ops-manager status``
   prints), plus the recent rows of the loop's own streams (``events.jsonl``,
   ``OPS/escalations.jsonl``, ``TEL/alerts.jsonl``, ``OPS/alert-outbox.jsonl`` folded with
-  :func:`ops_manager.reducers.alerts.fold_outbox`, ``TEL/reconcile.jsonl``), read from the
+  :func:`ops_manager.engine.alert_outbox.outbox_entries`, ``TEL/reconcile.jsonl``), read from the
   end of each file so a long history costs nothing;
 - fleet: the fleet-status object of ``fleet.md`` §2.4 built by
   :func:`ops_manager.engine.fleet_status.fleet_status`, the registry through

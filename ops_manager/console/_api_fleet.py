@@ -34,8 +34,8 @@ from ops_manager.console._api_rows import (
     reconcile_row,
 )
 from ops_manager.console._api_sources import fleet_status_object, registry_loop_ids
+from ops_manager.engine.paths import loop_paths_in, validate_loop_id
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, validate_loop_id
 
 
 class FleetViews(BacklogViews):
@@ -71,7 +71,7 @@ class FleetViews(BacklogViews):
         from ops_manager.engine.status import loop_status
 
         try:
-            paths = LoopPaths.for_loop(self.repo, loop_id)
+            paths = loop_paths_in(self.repo, loop_id)
             return loop_status(paths, summary_window=self.summary_window), None
         except OpsError as exc:
             return None, exc.message
@@ -192,7 +192,7 @@ class FleetViews(BacklogViews):
     def loop(self, loop_id: str) -> ApiResponse:
         """``GET /api/loops/<id>``: status plus recent events, escalations and deliveries."""
         try:
-            paths = LoopPaths.for_loop(self.repo, loop_id)
+            paths = loop_paths_in(self.repo, loop_id)
         except OpsError as exc:
             return error(400, "invalid_loop_id", exc.message)
         known = (

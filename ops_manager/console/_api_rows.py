@@ -162,11 +162,10 @@ def outbox_rows(path: Path) -> list[JSON]:
     """The current state of every notification the outbox knows, newest first."""
     if not path.exists():
         return []
-    from ops_manager.reducers.alerts import fold_outbox
-    from ops_manager.store import iter_records
+    from ops_manager.engine.alert_outbox import outbox_entries
 
     try:
-        entries = fold_outbox(rec for _, rec in iter_records(path))
+        entries = outbox_entries(path)
     except OpsError:
         return []
     rows = []

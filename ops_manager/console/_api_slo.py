@@ -18,8 +18,8 @@ from ops_manager.console._api_common import (
 from ops_manager.console._api_fleet import FleetViews
 from ops_manager.console._api_rows import autonomous_outcomes, delivery_success
 from ops_manager.console._api_sources import registry_loop_ids
+from ops_manager.engine.paths import loop_paths_in, validate_loop_id
 from ops_manager.errors import OpsError
-from ops_manager.store import LoopPaths, validate_loop_id
 
 
 class SloViews(FleetViews):
@@ -35,7 +35,7 @@ class SloViews(FleetViews):
         heartbeat: list[JSON] = []
         deliveries: list[tuple[str, str, JSON]] = []
         for loop_id in loop_ids:
-            paths = LoopPaths.for_loop(self.repo, loop_id)
+            paths = loop_paths_in(self.repo, loop_id)
             points = [
                 [r["timestamp"], float(r["durationSeconds"])]
                 for r in recent_records(paths.reconcile_telemetry_file, SLO_WINDOW)
@@ -116,7 +116,7 @@ class SloViews(FleetViews):
 
     def _loop_row_health_sample(self, loop_id: str) -> None:
         """Record the loop's current ingest lag (from ``health.json``) as a sample."""
-        health = read_object(LoopPaths.for_loop(self.repo, loop_id).health_file) or {}
+        health = read_object(loop_paths_in(self.repo, loop_id).health_file) or {}
         metrics = as_object(health.get("metrics"))
         lag = as_number(metrics.get("ingestLagSeconds"))
         if lag is not None and as_str(health.get("updatedAt")):

@@ -92,7 +92,7 @@ _ALERT_CONFIG_SOURCES = (
     "engine/alert_config.py",
     "engine/_schema_memo.py",
     "reducers/alerts",
-    "sinks.py",
+    "sinks",
     "plugins.py",
     "hookspecs.py",
     "model/validation.py",

@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ops_manager.store import LoopPaths
+# public here: the type the front ends annotate the paths they get from this module with
+from ops_manager.store import LoopPaths as LoopPaths
 from ops_manager.store import resolve_repo as _store_resolve_repo
+from ops_manager.store import validate_loop_id as _store_validate_loop_id
 
 if TYPE_CHECKING:
     from ops_manager.store import FleetPaths
@@ -18,6 +20,12 @@ def resolve_repo(repo: str) -> Path:
     """``--repo`` as an absolute physical path; raises ``OpsError`` unless it is an existing
     directory (``--repo is required`` when empty)."""
     return _store_resolve_repo(repo)
+
+
+def validate_loop_id(loop_id: str) -> str:
+    """``loop_id`` if it is safe as one path component, else ``OpsError`` (``--loop is
+    required`` when empty): for a command that checks ``--loop`` before it resolves ``--repo``."""
+    return _store_validate_loop_id(loop_id)
 
 
 def loop_paths(repo: str, loop_id: str) -> LoopPaths:

@@ -30,7 +30,6 @@ by line, as :meth:`~EventReader.tuples` decides, when something is.
 
 from __future__ import annotations
 
-import json
 import operator
 import os
 from collections.abc import Iterator
@@ -40,6 +39,8 @@ from typing import Any, BinaryIO
 
 import attrs
 
+from ops_manager._jsonfmt import decode_strict
+from ops_manager._jsonfmt import loads_json as loads_json
 from ops_manager.errors import OpsError
 from ops_manager.store._stream import (
     Position,
@@ -53,14 +54,10 @@ from ops_manager.store._stream import (
 EventTuple = tuple[int, dict[str, Any], str, str]
 
 
-def _reject_constant(name: str) -> Any:
-    # Python's json accepts NaN/Infinity, which are not JSON and cannot be written back out
-    # (every writer uses allow_nan=False). Reject them where the data enters.
-    raise ValueError(f"invalid JSON constant {name}")
+# the strict decoder (NaN/Infinity rejected where the data enters) is the contract's JSON
+# reader, shared with the service's request bodies: ``_jsonfmt``; bound here for the hot loop
+_decode = decode_strict
 
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_decode = _DECODER.decode
 
 #: ranges shorter than this are read with the stdlib decoder alone: an incremental pass reads
 #: a few lines, and importing orjson (with the uuid/datetime/dataclasses modules it imports)
@@ -71,19 +68,6 @@ FAST_MIN_BYTES = 1 << 18
 #: brackets; it is then at least twice as long) is parsed by the stdlib decoder, so the limit
 #: it hits, and the error, stay the stdlib's
 _DEEP_BRACKETS = 256
-
-
-def loads_json(data: bytes) -> Any:
-    """Parse one JSON document from UTF-8 ``data``, strictly.
-
-    Raises :class:`ValueError` for anything that is not JSON as the contract knows it: invalid
-    UTF-8, syntax errors, ``NaN``/``Infinity``, absurd nesting (``RecursionError`` is folded
-    into ``ValueError``) and integers beyond Python's digit limit.
-    """
-    try:
-        return _decode(data.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 _EVENT = operator.itemgetter("event")

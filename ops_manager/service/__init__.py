@@ -15,13 +15,13 @@ Endpoints: ``GET /healthz``, ``GET /ops/snapshot?loopId=``,
 is :class:`ServiceApi` (no HTTP), the plumbing is :class:`SpriteService`.
 """
 
+from ops_manager.engine.service_idempotency import IdempotencyStore
 from ops_manager.service._api import (
     DEFAULT_MAX_EVENTS_PER_REQUEST,
     ApiResponse,
     ControlDefaults,
     ServiceApi,
 )
-from ops_manager.service._idempotency import IdempotencyStore
 from ops_manager.service._server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONCURRENT_REQUESTS,

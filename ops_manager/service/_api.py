@@ -2,21 +2,20 @@
 
 Each handler takes already-parsed request parts and returns an :class:`ApiResponse`; the
 server (``_server.py``) does sockets, auth, size limits and serialisation. Snapshots and
-event batches are built in-process with :mod:`ops_manager.runtime`, and control runs the
-LOCAL control engine in-process (:func:`ops_manager.engine.control.run_control`): no
-subprocess, no shell.
+event batches are built in-process by the engine (:mod:`ops_manager.engine.envelopes`,
+:mod:`ops_manager.engine.runtime_feed`), and control runs the LOCAL control engine
+in-process (:func:`ops_manager.engine.control.run_control`): no subprocess, no shell.
 
-Loop ids are validated with :func:`~ops_manager.store.validate_loop_id` before any path is
-built, so ``../x``, ``a/b``, NUL and friends are a 400 and never touch the filesystem.
+Loop ids are validated with :func:`~ops_manager.engine.paths.validate_loop_id` before any
+path is built, so ``../x``, ``a/b``, NUL and friends are a 400 and never touch the
+filesystem.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import threading
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,11 @@ import attrs
 
 from ops_manager._jsonfmt import strip_nulls
 from ops_manager._timefmt import format_ts, utc_now_epoch
+from ops_manager.engine.envelopes import loop_run_snapshot
+from ops_manager.engine.paths import LoopPaths, loop_paths_in, validate_loop_id
+from ops_manager.engine.runtime_feed import SCHEMA_VERSION, EventFeed
+from ops_manager.engine.service_idempotency import IdempotencyStore
 from ops_manager.errors import OpsError
-from ops_manager.runtime import (
-    SCHEMA_VERSION,
-    EventReader,
-    StreamPosition,
-    build_event_envelope,
-    build_snapshot,
-    check_runtime_layout,
-    count_newlines,
-    position_for_line_offset,
-    verify_position,
-)
-from ops_manager.service._idempotency import IdempotencyStore
-from ops_manager.store import LoopPaths, validate_loop_id
 
 INTENTS = ("cancel", "approve", "reject")
 #: most events one ``/ops/events`` answer carries (``maxEvents`` 0 or larger is capped)
@@ -108,10 +98,8 @@ class ServiceApi:
         self.control_defaults = control or ControlDefaults()
         #: identifies this service process in idempotency reservations
         self.instance = uuid.uuid4().hex
-        # recently returned event positions: (loop, line offset) -> fingerprinted position,
-        # so a poller resuming where the last answer ended costs O(new events), not O(log)
-        self._positions: OrderedDict[tuple[str, int], StreamPosition] = OrderedDict()
-        self._positions_lock = threading.Lock()
+        # the event batches, and the positions they recently returned (engine.runtime_feed)
+        self._feed = EventFeed()
 
     # -- helpers -------------------------------------------------------------------------
     def _paths(self, loop_id: str | None) -> LoopPaths:
@@ -119,36 +107,9 @@ class ServiceApi:
         if loop == "":
             raise _bad_request("loopId is required")
         try:
-            return LoopPaths.for_loop(self.repo, validate_loop_id(loop))
+            return loop_paths_in(self.repo, validate_loop_id(loop))
         except OpsError as exc:
             raise _bad_request(exc.message) from None
-
-    def _remember(self, loop_id: str, position: StreamPosition) -> None:
-        if position.line_offset == 0 or position.last_line_sha256 is None:
-            return
-        with self._positions_lock:
-            key = (loop_id, position.line_offset)
-            self._positions[key] = position
-            self._positions.move_to_end(key)
-            while len(self._positions) > 256:
-                self._positions.popitem(last=False)
-
-    def _start(self, paths: LoopPaths, line_offset: int) -> StreamPosition:
-        with self._positions_lock:
-            cached = self._positions.get((paths.loop_id, line_offset))
-        if cached is not None:
-            problem = verify_position(paths.events_file, cached)
-            if problem is None:
-                return cached
-            if problem == "rewritten":
-                # the line this offset ended at holds other bytes now: resuming by line
-                # number would silently read a different history (a truncation keeps the
-                # contract's "cursor offset exceeds available events" answer below)
-                raise OpsError(
-                    f"events log was rewritten since line {line_offset} was served "
-                    "(that line no longer matches); reset with --from-start"
-                )
-        return position_for_line_offset(paths.events_file, line_offset)
 
     # -- endpoints -------------------------------------------------------------------------
     def healthz(self) -> ApiResponse:
@@ -160,7 +121,7 @@ class ServiceApi:
         try:
             paths = self._paths(loop_id)
             try:
-                envelope = build_snapshot(
+                envelope = loop_run_snapshot(
                     paths, now=utc_now_epoch(), trace_id=trace_id, run_id=None
                 )
             except (OpsError, OSError) as exc:
@@ -189,33 +150,21 @@ class ServiceApi:
             limit = cap if wanted == 0 else min(wanted, cap)
             now = utc_now_epoch()
             try:
-                check_runtime_layout(paths)
-                events_file = paths.events_file
-                size = events_file.stat().st_size
-                start = self._start(paths, start_line)
-                total = start.line_offset + count_newlines(events_file, start.byte_offset, size)
-                reader = EventReader(events_file, start, limit, end_offset=size)
-                source = (str(paths.repo), paths.loop_id)
-                envelopes = [
-                    build_event_envelope(source, ev, total_lines=total, now=now, trace_id=trace_id)
-                    for ev in reader
-                ]
+                batch = self._feed.batch(paths, start_line, limit, now=now, trace_id=trace_id)
             except (OpsError, OSError) as exc:
                 raise _runtime_error(exc) from None
         except ApiError as exc:
             return exc.response
-        position = reader.position
-        self._remember(paths.loop_id, position)
         body = strip_nulls(
             {
                 "ok": True,
                 "schemaVersion": SCHEMA_VERSION,
                 "traceId": trace_id,
                 "source": {"repoPath": str(paths.repo), "loopId": paths.loop_id},
-                "events": envelopes,
+                "events": batch.envelopes,
                 "cursor": {
-                    "eventLineOffset": position.line_offset,
-                    "eventLineCount": total,
+                    "eventLineOffset": batch.line_offset,
+                    "eventLineCount": batch.total_lines,
                     "updatedAt": format_ts(now),
                 },
             }

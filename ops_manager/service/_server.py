@@ -37,8 +37,8 @@ from ops_manager._http import (
 from ops_manager._http import (
     is_loopback as is_loopback,  # re-exported by the package
 )
+from ops_manager._jsonfmt import loads_json
 from ops_manager.errors import OpsError
-from ops_manager.runtime import loads_json
 from ops_manager.service._api import (
     DEFAULT_MAX_EVENTS_PER_REQUEST,
     ApiResponse,

@@ -17,7 +17,7 @@ from ops_manager.reducers.alerts._vocab import (
     JSON,
     REDACTED,
 )
-from ops_manager.sinks import AlertEvent
+from ops_manager.sinks._contract import AlertEvent
 
 # --- notifications -----------------------------------------------------------------------
 

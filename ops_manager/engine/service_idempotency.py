@@ -1,4 +1,6 @@
-"""The service's idempotency store: ``OPS/service-idempotency.json`` (``loop.md`` §3.12).
+"""The sprite service's idempotency store: ``OPS/service-idempotency.json`` (``loop.md``
+§3.12). In the engine because it is a store use case (locks, atomic writes); ``service/``
+calls it and imports no store itself (``docs/architecture.md``, layering).
 
 A JSON object ``key -> stored response`` (upstream's shape), plus reservations of keys whose
 request is executing right now. Every read-modify-write happens under an exclusive ``flock``
