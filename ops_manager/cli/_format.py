@@ -2,8 +2,9 @@
 
 The JSON view is the contract and stays the default; ``OPS_MANAGER_FORMAT`` sets an
 operator's own default and ``--format`` wins over both. Rendering lives in
-:mod:`ops_manager.cli._table` (pure functions); this module holds the small amount of
-environment and terminal sniffing around it, so the renderers stay testable.
+:mod:`ops_manager.cli._table` (pure functions); this module holds the terminal sniffing
+around it, so the renderers stay testable. What the environment says (``OPS_MANAGER_FORMAT``,
+``NO_COLOR``, ``TERM``) is resolved by :mod:`ops_manager.engine.settings`.
 """
 
 from __future__ import annotations
