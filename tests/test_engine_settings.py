@@ -7,6 +7,7 @@ with an explicit environment mapping, so every precedence rung is pinned without
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -264,3 +265,59 @@ def test_color_debug_requester() -> None:
     assert requester_setting("ann", {"USER": "bob"}, "ops-service") == "ann"
     assert requester_setting(None, {"USER": "bob"}, "ops-service") == "bob"
     assert requester_setting("", {}, "ops-service") == "ops-service"
+
+
+# --- end to end: the env token reaches the service, and nothing else -------------------------
+
+
+def test_env_token_authorizes_reconcile_and_service_client_and_is_never_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a real loopback sprite service that demands the token; the CLI gets it only from
+    # $OPS_MANAGER_SERVICE_TOKEN (no --service-token / --token)
+    import secrets
+
+    from ops_manager.cli import main
+    from tests.runtime_fixtures import default_events, make_runtime_repo
+    from tests.service_process import ServiceProcess
+
+    token = secrets.token_hex(24)
+    repo = make_runtime_repo(tmp_path / "repo", events=default_events()[:2]).resolve()
+    reconcile_argv = [
+        "reconcile", "--repo", str(repo), "--loop", "demo-loop", "--transport",
+        "sprite_service", "--retry-attempts", "1", "--retry-backoff-seconds", "0",
+    ]  # fmt: skip
+    with ServiceProcess(repo, token=token).running() as svc:
+        client_argv = ["service-client", "--method", "GET", "--base-url", svc.url, "--path"]
+        # without the variable the service refuses: the env value is what authorizes below
+        monkeypatch.delenv("OPS_MANAGER_SERVICE_TOKEN", raising=False)
+        capsys.readouterr()
+        assert (
+            main(
+                [
+                    *client_argv,
+                    "/ops/events?loopId=demo-loop&cursor=0&maxEvents=0",
+                    "--retry-attempts",
+                    "1",
+                ]
+            )
+            != 0
+        )
+        refused = capsys.readouterr()
+        assert "code=401" in refused.err
+        monkeypatch.setenv("OPS_MANAGER_SERVICE_TOKEN", token)
+        monkeypatch.setenv("OPS_MANAGER_TRACE_ID", "trace-from-env")
+        assert main([*client_argv, "/ops/events?loopId=demo-loop&cursor=0&maxEvents=0"]) == 0
+        client = capsys.readouterr()
+        rc = main([*reconcile_argv, "--service-base-url", svc.url])
+        out, err = capsys.readouterr()
+        served = svc.stderr_text()
+    assert rc == 0, err
+    state = json.loads(out)
+    assert state["transition"]["currentState"] == "running"  # read over the service
+    assert state["health"]["traceId"] == "trace-from-env"
+    for text in (refused.out, refused.err, client.out, client.err, out, err, served):
+        assert token not in text
+    for path in repo.rglob("*"):
+        if path.is_file():
+            assert token not in path.read_text(errors="replace"), path
