@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from ops_manager._jsonfmt import dumps_compact, dumps_pretty
 from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.engine.rebuild import sequence_state_from_row
 from ops_manager.reducers.alerts import (
     OUTBOX_STATUSES,
     Episode,
@@ -44,7 +45,7 @@ from ops_manager.reducers.alerts import (
     outbox_step,
     parse_row,
 )
-from ops_manager.reducers.fleet_handoff import fold_attempts
+from ops_manager.reducers.fleet_handoff import attempts_from_prior_state, fold_attempts
 from ops_manager.reducers.fleet_policy import HistoryIndex, index_history
 from ops_manager.reducers.lifecycle import SnapshotView
 from ops_manager.reducers.pass_inputs import (
@@ -54,7 +55,7 @@ from ops_manager.reducers.pass_inputs import (
     pass_health,
     pass_lifecycle,
 )
-from ops_manager.reducers.sequence import SeqBatch, evaluate_sequence
+from ops_manager.reducers.sequence import SeqBatch, evaluate_sequence, sequence_telemetry_row
 from ops_manager.reducers.stream import EventTuple, StreamFold, fold_events
 from ops_manager.reducers.telemetry_summary import SummarySource, summarize_lines
 from ops_manager.reducers.thresholds import Thresholds
@@ -86,7 +87,8 @@ class FoldSpec(Generic[S, E]):
     batch: Callable[[S, Sequence[E]], S] | None = None
     #: the production whole-stream function ``events -> state``, when there is one
     cold: Callable[[Sequence[E]], S] | None = None
-    #: the state back from its serialized form, when the projection is read back
+    #: the state back from its written form, the way the next pass (or ``rebuild``) reads
+    #: it; the split property then also persists and reloads the state at every cut
     load: Callable[[str], S] | None = None
     #: exceptions the fold's contract raises on a malformed event (its caller turns them
     #: into a reason); any other exception is a failure
@@ -206,6 +208,76 @@ SEQUENCE = FoldSpec[SeqBatch, object](
 )
 
 
+# --- sequence state: one pass after another -> sequence-state.json -------------------
+
+#: one pass's sequence inputs: (snapshot sequence.value, the batch's event values,
+#: ``--from-start``, the replay content check, the pass's clock)
+SeqPass = tuple[object, tuple[object, ...], bool, str | None, int]
+
+
+def _seq_pass_step(previous: dict[str, Any], p: SeqPass) -> dict[str, Any]:
+    snapshot_value, values, replay, rewrite, now = p
+    return evaluate_sequence(
+        previous,
+        snapshot_value=snapshot_value,
+        batch=SeqBatch.of(values),
+        now=now,
+        loop_id="loop-a",
+        trace_id="trace-1",
+        transport="local",
+        replay=replay,
+        log_rewrite=rewrite,
+    )
+
+
+def _seq_rebuilt(text: str) -> dict[str, Any]:
+    """What ``rebuild`` restores from the pass's ``telemetry/sequence.jsonl`` row (and so
+    what the next pass reads as its previous state)."""
+    state = json.loads(text)
+    if not state:
+        return {}
+    now = parse_ts(state["updatedAt"])
+    assert now is not None
+    return sequence_state_from_row(json.loads(dumps_compact(sequence_telemetry_row(state, now))))
+
+
+@st.composite
+def _seq_passes(draw: st.DrawFn) -> list[SeqPass]:
+    """Passes over a growing log: each ingests the next lines, now and then a replay from
+    the start, a truncation (the snapshot value drops) or an envelope without a value."""
+    out: list[SeqPass] = []
+    line = 0
+    now = NOW - 86_400
+    for _ in range(draw(st.integers(0, 12))):
+        replay = draw(st.integers(0, 6)) == 0
+        start = 0 if replay else line
+        line = max(start, line) + draw(st.integers(0, 4))
+        values: list[object] = list(range(start + 1, line + 1))
+        if values and draw(st.integers(0, 6)) == 0:
+            values[draw(st.integers(0, len(values) - 1))] = draw(seq_value)
+        snapshot: object = line
+        if draw(st.integers(0, 8)) == 0:
+            snapshot = draw(st.sampled_from([None, "7", max(line - 3, 0)]))
+        rewrite = draw(st.sampled_from([None, None, "truncated", "rewritten", "junk"]))
+        now += draw(st.integers(1, 3_600))
+        out.append((snapshot, tuple(values), replay, rewrite if replay else None, now))
+    return out
+
+
+SEQUENCE_STATE = FoldSpec[dict[str, Any], SeqPass](
+    name="sequence-state",
+    initial=dict,
+    step=_seq_pass_step,
+    events=_seq_passes(),
+    serialize=dumps_compact,
+    load=_seq_rebuilt,
+    covers=(
+        "ops_manager.reducers.sequence:evaluate_sequence",
+        "ops_manager.reducers.sequence:sequence_telemetry_row",
+    ),
+)
+
+
 # --- transport health: reconcile rows -> TEL/transport-health.json ----------------------
 
 
@@ -265,8 +337,12 @@ HANDOFF = FoldSpec[dict[str, Any], dict[str, Any]](
     batch=fold_attempts,
     events=st.lists(_execution_result(), max_size=30),
     serialize=dumps_compact,
-    load=json.loads,
-    covers=("ops_manager.reducers.fleet_handoff._attempts:fold_attempts",),
+    # the next handoff run reads the ledger back from handoff-state.json's intentAttempts
+    load=lambda text: attempts_from_prior_state({"intentAttempts": json.loads(text)}),
+    covers=(
+        "ops_manager.reducers.fleet_handoff._attempts:fold_attempts",
+        "ops_manager.reducers.fleet_handoff._attempts:attempts_from_prior_state",
+    ),
 )
 
 
@@ -288,6 +364,14 @@ def _history_row(draw: st.DrawFn) -> dict[str, Any]:
     return row
 
 
+def _strict(index: HistoryIndex | None) -> HistoryIndex:
+    # ``None`` (unreadable) would make the next run refold from the start: still right,
+    # but then the index it wrote was not what it reads; fail instead
+    if index is None:
+        raise AssertionError("the written history index does not read back")
+    return index
+
+
 HISTORY = FoldSpec[HistoryIndex, dict[str, Any]](
     name="policy-history",
     initial=HistoryIndex,
@@ -296,7 +380,7 @@ HISTORY = FoldSpec[HistoryIndex, dict[str, Any]](
     cold=index_history,
     events=st.lists(_history_row(), max_size=30),
     serialize=lambda s: dumps_compact(s.to_json()),
-    load=lambda text: HistoryIndex.from_json(json.loads(text)) or HistoryIndex(),
+    load=lambda text: _strict(HistoryIndex.from_json(json.loads(text))),
     covers=("ops_manager.reducers.fleet_policy._history:index_history",),
 )
 
@@ -650,6 +734,7 @@ PASS = FoldSpec[PassProjection, dict[str, Any]](
 FOLDS: tuple[FoldSpec[Any, Any], ...] = (
     STREAM,
     SEQUENCE,
+    SEQUENCE_STATE,
     TRANSPORT,
     HANDOFF,
     HISTORY,

@@ -89,6 +89,16 @@ def check_incremental_equals_cold(
             break
     _assert_same(spec, state, cold, "steps over the split != steps over the whole")
 
+    if spec.load is not None:
+        # what really happens between passes: the state is written, and read back
+        state = spec.initial()
+        for a, b in itertools.pairwise(bounds):
+            state = _run_steps(spec, state, events[a:b], a)
+            if isinstance(state, Rejected):
+                break
+            state = spec.load(spec.serialize(state))
+        _assert_same(spec, state, cold, "steps persisted at each cut != steps over the whole")
+
     if spec.batch is not None:
         whole = _run_batch(spec, spec.initial(), events)
         _assert_same(spec, whole, cold, "the batch of the whole != steps over the whole")
