@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from ops_manager._jsonfmt import dumps_compact, dumps_pretty
 from ops_manager._timefmt import format_ts, parse_ts
-from ops_manager.engine.rebuild import sequence_state_from_row
+from ops_manager.engine.rebuild import heartbeat_state_from_row, sequence_state_from_row
 from ops_manager.reducers.alerts import (
     OUTBOX_STATUSES,
     Episode,
@@ -45,8 +45,10 @@ from ops_manager.reducers.alerts import (
     outbox_step,
     parse_row,
 )
+from ops_manager.reducers.drift import DriftInputs, drift_history_row, evaluate_drift
 from ops_manager.reducers.fleet_handoff import attempts_from_prior_state, fold_attempts
 from ops_manager.reducers.fleet_policy import HistoryIndex, index_history
+from ops_manager.reducers.heartbeat import observe_heartbeat
 from ops_manager.reducers.lifecycle import SnapshotView
 from ops_manager.reducers.pass_inputs import (
     ControlCounts,
@@ -93,6 +95,13 @@ class FoldSpec(Generic[S, E]):
     #: exceptions the fold's contract raises on a malformed event (its caller turns them
     #: into a reason); any other exception is a failure
     rejects: tuple[type[Exception], ...] = ()
+    #: what must hold of every state the fold reaches (raises ``AssertionError``)
+    invariant: Callable[[S], None] | None = None
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise AssertionError(what)
 
 
 # --- shared strategies --------------------------------------------------------------------
@@ -168,6 +177,11 @@ STREAM = FoldSpec[StreamFold, EventTuple](
     events=_event_stream(),
     serialize=lambda s: dumps_compact(s.to_json()),
     load=lambda text: StreamFold.from_json(json.loads(text)),
+    invariant=lambda s: _check(
+        s.event_count == sum(s.by_name.values())
+        and (s.last_terminal_line == 0) == (s.last_terminal_event is None),
+        "stream fold counts",
+    ),
     covers=(
         "ops_manager.reducers.stream:fold_events",
         "ops_manager.reducers.stream:fold_batch",
@@ -275,6 +289,136 @@ SEQUENCE_STATE = FoldSpec[dict[str, Any], SeqPass](
         "ops_manager.reducers.sequence:evaluate_sequence",
         "ops_manager.reducers.sequence:sequence_telemetry_row",
     ),
+)
+
+
+# --- profile drift: one evaluation after another -> profile-drift.json ----------------
+
+
+def _drift_rebuilt(text: str) -> dict[str, Any]:
+    """What ``rebuild`` restores: the ``drift`` of the last ``profile-drift.jsonl`` row."""
+    drift = json.loads(text)
+    if not drift:
+        return {}
+    now = parse_ts(drift["updatedAt"])
+    assert now is not None
+    row = json.loads(dumps_compact(drift_history_row(drift, now)))
+    rebuilt = row["drift"]
+    assert isinstance(rebuilt, dict)
+    return rebuilt
+
+
+@st.composite
+def _drift_inputs(draw: st.DrawFn) -> list[DriftInputs]:
+    profiles = st.sampled_from(["balanced", "strict", "relaxed", ""])
+    levels = st.sampled_from(["low", "medium", "high"])
+    now = NOW - 86_400
+    out: list[DriftInputs] = []
+    required = draw(st.integers(1, 4))
+    for _ in range(draw(st.integers(0, 12))):
+        now += draw(st.integers(1, 3_600))
+        out.append(
+            DriftInputs(
+                loop_id="loop-a",
+                now=now,
+                applied_profile=draw(profiles),
+                recommended_profile=draw(profiles),
+                recommendation_confidence=draw(levels),
+                min_confidence=draw(levels),
+                required_streak=required,
+                summary_window=200,
+                rationale=draw(st.sampled_from(["", "Observed mixed signals"])),
+            )
+        )
+    return out
+
+
+PROFILE_DRIFT = FoldSpec[dict[str, Any], DriftInputs](
+    name="profile-drift",
+    initial=dict,
+    step=evaluate_drift,
+    events=_drift_inputs(),
+    serialize=dumps_compact,
+    load=_drift_rebuilt,
+    covers=(
+        "ops_manager.reducers.drift:evaluate_drift",
+        "ops_manager.reducers.drift:drift_history_row",
+    ),
+)
+
+
+# --- heartbeat: the snapshot's runtime.heartbeat, pass after pass -> heartbeat.json ----
+
+
+@attrs.frozen
+class HeartbeatFold:
+    """``heartbeat.json`` (kept by a pass whose observation failed) and the last
+    non-failed ``telemetry/heartbeat.jsonl`` row, the one ``rebuild`` restores it from."""
+
+    state: dict[str, Any] | None = None
+    row: dict[str, Any] | None = None
+
+
+#: one pass's observation: (runtime.heartbeat, the pass's clock, degraded, critical lag)
+HeartbeatPass = tuple[object, int, int, int]
+
+
+def _heartbeat_step(fold: HeartbeatFold, p: HeartbeatPass) -> HeartbeatFold:
+    heartbeat, now, degraded, critical = p
+    obs = observe_heartbeat(
+        heartbeat,
+        now=now,
+        loop_id="loop-a",
+        trace_id="trace-1",
+        transport="local",
+        degraded=degraded,
+        critical=critical,
+    )
+    if obs.state is None:  # nothing observed, or a failed row: heartbeat.json is kept
+        return fold
+    return HeartbeatFold(obs.state, json.loads(dumps_compact(obs.telemetry_row)))
+
+
+def _heartbeat_rebuilds(fold: HeartbeatFold) -> None:
+    if fold.state is None:
+        return
+    assert fold.row is not None
+    rebuilt = heartbeat_state_from_row(fold.row, fold.state.get("thresholds"))
+    assert dumps_compact(rebuilt) == dumps_compact(fold.state), "rebuild != heartbeat.json"
+
+
+@st.composite
+def _heartbeat_passes(draw: st.DrawFn) -> list[HeartbeatPass]:
+    """The runtime's heartbeat object, seconds to hours old (its keys as the runtime writes
+    them: ``active`` a string boolean), sometimes absent, without a timestamp, with an
+    epoch number or an unparseable one."""
+    out: list[HeartbeatPass] = []
+    now = NOW - 86_400
+    for _ in range(draw(st.integers(0, 10))):
+        now += draw(st.integers(1, 3_600))
+        at = format_ts(now - draw(st.integers(0, 7_200)))
+        key = draw(st.sampled_from(["timestamp", "updatedAt"]))
+        heartbeat: object = {key: at, "iteration": draw(st.integers(1, 5)), "active": "true"}
+        if draw(st.integers(0, 5)) == 0:
+            heartbeat = draw(
+                st.sampled_from(
+                    [None, {}, {"timestamp": ""}, {"timestamp": now}, {"timestamp": "soon"}, [1]]
+                )
+            )
+        degraded = draw(st.integers(30, 300))
+        out.append((heartbeat, now, degraded, degraded + draw(st.integers(0, 600))))
+    return out
+
+
+HEARTBEAT = FoldSpec[HeartbeatFold, HeartbeatPass](
+    name="heartbeat",
+    initial=HeartbeatFold,
+    step=_heartbeat_step,
+    events=_heartbeat_passes(),
+    serialize=lambda f: dumps_compact(attrs.asdict(f)),
+    load=lambda text: HeartbeatFold(**json.loads(text)),
+    invariant=_heartbeat_rebuilds,
+    covers=("ops_manager.reducers.heartbeat:observe_heartbeat",),
 )
 
 
@@ -735,6 +879,8 @@ FOLDS: tuple[FoldSpec[Any, Any], ...] = (
     STREAM,
     SEQUENCE,
     SEQUENCE_STATE,
+    PROFILE_DRIFT,
+    HEARTBEAT,
     TRANSPORT,
     HANDOFF,
     HISTORY,

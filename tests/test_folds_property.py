@@ -5,7 +5,8 @@ parts one after the other from the intermediate states gives the state of the fo
 whole (incremental == cold, compared as values and as the written bytes); replaying the same
 events gives an equal state with equal bytes (and, where the projection is read back, the
 bytes read back give the state again); no generated event raises, except the exceptions the
-fold's contract names (``FoldSpec.rejects``), and then the split fold rejects the same event.
+fold's contract names (``FoldSpec.rejects``), and then the split fold rejects the same event;
+and the spec's invariant holds of every state reached.
 A self-check shows the property catches a broken fold, and a coverage check makes a new
 fold-shaped reducer without a spec a test failure.
 """
@@ -48,6 +49,8 @@ def _run_steps(spec: FoldSpec[Any, Any], state: Any, events: Sequence[Any], offs
             state = spec.step(state, event)
         except spec.rejects as exc:
             return Rejected(offset + i, type(exc))
+        if spec.invariant is not None:
+            spec.invariant(state)
     return state
 
 
