@@ -124,6 +124,8 @@ ts_st = mostly(good_ts, odd_ts | st.none() | st.integers(0, 10))
 bool_like = st.sampled_from([True, False, "true", "false", None, 1, 0, ""])
 trace_st = st.sampled_from(["trace-1", "trace-2", "", None, 7])
 junk = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4))
+# no NaN / Infinity: ``Stream.records`` refuses a line holding one (tests/test_store.py,
+# and test_the_reader_hands_over_only_writable_records)
 
 
 # --- stream: events.jsonl -> stream-state.json ------------------------------------------

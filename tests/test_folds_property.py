@@ -18,7 +18,9 @@ import inspect
 import itertools
 import pkgutil
 import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,7 +29,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ops_manager.reducers
+from ops_manager._jsonfmt import dumps_compact
+from ops_manager.errors import CorruptStreamError
 from ops_manager.reducers.stream import StreamFold, fold_events
+from ops_manager.store import iter_records
 from tests.folds import FOLDS, STREAM, FoldSpec
 
 #: 150 examples per fold and test: the whole file runs in ~20 s on one shared core
@@ -144,6 +149,35 @@ def test_incremental_equals_cold(spec: FoldSpec[Any, Any], data: st.DataObject) 
 @given(data=st.data())
 def test_replay_is_deterministic(spec: FoldSpec[Any, Any], data: st.DataObject) -> None:
     check_replay(spec, data.draw(spec.events, label="events"))
+
+
+# --- the reader's side of the contract ------------------------------------------------
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.sampled_from(
+            [b'{"a":1}', b"", b"  ", b'{"t":NaN}', b'{"t":-Infinity}', b'{"x":[1e5,"NaN"]}']
+        )
+        | st.binary(max_size=12),
+        max_size=6,
+    )
+)
+def test_the_reader_hands_over_only_writable_records(lines: list[bytes]) -> None:
+    """The folds copy record values into the projections they write (``executedAt``, an
+    outbox event, a heartbeat object): every record ``Stream.records`` yields must be
+    writable by the projections' encoder, or the reader must refuse the line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.jsonl"
+        path.write_bytes(b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines))
+        try:
+            records = [rec for _, rec in iter_records(path)]
+        except CorruptStreamError:
+            return
+    for rec in records:
+        assert isinstance(rec, dict)
+        dumps_compact(rec)  # raises ValueError on NaN / Infinity
 
 
 # --- the property can fail --------------------------------------------------------------

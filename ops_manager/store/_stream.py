@@ -45,6 +45,16 @@ from ops_manager.store._tail import last_complete_line, lines_reverse, tail_line
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: ``json.loads`` without the ``NaN`` / ``Infinity`` / ``-Infinity`` extension: no writer of
+#: ours emits them and none could write a projection holding one back (``allow_nan=False``),
+#: so a record with one is corrupt, as it is for the event, escalation and summary readers
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -444,7 +454,8 @@ class Stream:
                 if not raw.strip():
                     continue
                 try:
-                    value = json.loads(raw)
+                    # what json.loads does with bytes, on the decoder without the constants
+                    value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
                 except ValueError:
                     raise CorruptStreamError(str(self.path), number) from None
                 if not isinstance(value, dict):
