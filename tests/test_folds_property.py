@@ -158,7 +158,15 @@ def test_replay_is_deterministic(spec: FoldSpec[Any, Any], data: st.DataObject) 
 @given(
     st.lists(
         st.sampled_from(
-            [b'{"a":1}', b"", b"  ", b'{"t":NaN}', b'{"t":-Infinity}', b'{"x":[1e5,"NaN"]}']
+            [
+                b'{"a":1}',
+                b"",
+                b"  ",
+                b'{"t":NaN}',
+                b'{"t":-Infinity}',
+                b'{"x":[1e5,"NaN",1e999]}',
+                b'{"x":2.5e-400}',
+            ]
         )
         | st.binary(max_size=12),
         max_size=6,

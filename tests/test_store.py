@@ -60,7 +60,7 @@ def test_stream_corruption_in_the_middle_names_file_and_line(tmp_path: Path) -> 
     assert str(path) in info.value.message
 
 
-@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1E400"])
 def test_a_record_with_a_non_json_constant_is_corrupt(tmp_path: Path, constant: bytes) -> None:
     # json.loads accepts these; no writer of ours emits them and none can write a
     # projection holding one back (allow_nan=False): before, a handoff.jsonl row with
