@@ -327,3 +327,19 @@ def test_the_coverage_rule_sees_the_known_folds() -> None:
         "ops_manager.reducers.transport:fold_reconcile_row",
     ):
         assert known in shaped, known
+
+
+def test_a_new_unregistered_fold_fails_the_coverage_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fold added to a reducer module without a spec is reported by name."""
+    import ops_manager.reducers.transport as module
+
+    def fold_widgets(state: int, event: int) -> int:
+        """Fold widget rows."""
+        return state + event
+
+    fold_widgets.__module__ = module.__name__
+    monkeypatch.setattr(module, "fold_widgets", fold_widgets, raising=False)
+    with pytest.raises(
+        AssertionError, match=re.escape("ops_manager.reducers.transport:fold_widgets")
+    ):
+        test_every_fold_shaped_reducer_is_registered()
