@@ -42,6 +42,7 @@ from ops_manager.reducers.alerts import (
     fold_outbox,
     note_episode_sinks,
     outbox_counts,
+    outbox_ident,
     outbox_step,
     parse_row,
 )
@@ -123,7 +124,17 @@ ts_st = mostly(good_ts, odd_ts | st.none() | st.integers(0, 10))
 #: a JSON boolean as the runtime writes it: often the string
 bool_like = st.sampled_from([True, False, "true", "false", None, 1, 0, ""])
 trace_st = st.sampled_from(["trace-1", "trace-2", "", None, 7])
-junk = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4))
+#: any JSON value where a field is malformed (the readers only check that a record is an
+#: object: a field may be a list or an object, which is unhashable)
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False, allow_infinity=False, width=16),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 2), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "status"]), st.integers(0, 2), max_size=1),
+)
 # no NaN / Infinity: ``Stream.records`` refuses a line holding one (tests/test_store.py,
 # and test_the_reader_hands_over_only_writable_records)
 
@@ -436,12 +447,12 @@ def _reconcile_row(draw: st.DrawFn) -> dict[str, Any]:
         "loopId": "loop-a",
         "traceId": draw(trace_st),
         "transport": draw(mostly(st.sampled_from(["local", "ssh", "http"]), junk, 40)),
-        "status": draw(st.sampled_from(["success", "success", "failed", "ambiguous", None])),
+        "status": draw(mostly(st.sampled_from(["success", "failed", "ambiguous"]), junk)),
         "durationSeconds": draw(st.integers(0, 30)),
     }
     if draw(st.booleans()):
         row["failureCode"] = draw(
-            st.sampled_from(["transport_unreachable", "snapshot_invalid", "", 5])
+            mostly(st.sampled_from(["transport_unreachable", "snapshot_invalid", ""]), junk)
         )
     return row
 
@@ -467,10 +478,12 @@ def _execution_result(draw: st.DrawFn) -> dict[str, Any]:
     base = draw(st.sampled_from(["K1", "K2", "K3"]))
     key = draw(st.sampled_from([base, f"{base}-retry-1", f"{base}-retry-2", "", None]))
     return {
-        "intentId": draw(st.sampled_from(["i-1", "i-2", "i-3", None, 4])),
-        "idempotencyKey": key,
-        "status": draw(st.sampled_from(["executed", "ambiguous", "failed", "skipped", None])),
-        "executionMode": draw(st.sampled_from(["manual", "autonomous", None, 1])),
+        "intentId": draw(mostly(st.sampled_from(["i-1", "i-2", "i-3"]), junk)),
+        "idempotencyKey": draw(mostly(st.just(key), junk)),
+        "status": draw(
+            mostly(st.sampled_from(["executed", "ambiguous", "failed", "skipped"]), junk)
+        ),
+        "executionMode": draw(mostly(st.sampled_from(["manual", "autonomous"]), junk)),
         "executedAt": draw(st.one_of(good_ts, st.none())),
         "traceId": draw(trace_st),
     }
@@ -544,8 +557,9 @@ class OutboxState:
 
 
 def _outbox_add(state: OutboxState, rec: dict[str, Any]) -> OutboxState:
-    ident = (rec.get("idempotencyKey"), rec.get("sinkId"))
-    entry = outbox_step(state.entries.get(ident), rec, state.records)  # type: ignore[arg-type]
+    """``Outbox._apply`` (``engine/_alert_dispatch_files.py``) on a value."""
+    ident = outbox_ident(rec)
+    entry = None if ident is None else outbox_step(state.entries.get(ident), rec, state.records)
     entries = dict(state.entries)
     if entry is not None:
         entries[(entry.key, entry.sink_id)] = entry
@@ -607,6 +621,7 @@ OUTBOX = FoldSpec[OutboxState, dict[str, Any]](
     serialize=_outbox_serialize,
     covers=(
         "ops_manager.reducers.alerts._outbox:outbox_step",
+        "ops_manager.reducers.alerts._outbox:outbox_ident",
         "ops_manager.reducers.alerts._outbox:fold_outbox",
     ),
 )
