@@ -172,11 +172,11 @@ def _event_stream(draw: st.DrawFn) -> list[EventTuple]:
         name = draw(st.sampled_from(EVENT_NAMES))
         timestamp = draw(mostly(good_ts, st.sampled_from(["2026-12-07T21:03:04.5Z", "x"])))
         raw: dict[str, Any] = {"timestamp": timestamp, "event": name}
-        run_id = draw(st.sampled_from(["run-a", "run-b", "", None, 7, "missing"]))
+        run_id = draw(mostly(st.sampled_from(["run-a", "run-b", "", "missing"]), junk))
         if run_id != "missing":
             raw["run_id"] = run_id
         raw["iteration"] = draw(st.integers(0, 5) | st.just("2"))
-        raw["data"] = {"enabled": draw(bool_like)}
+        raw["data"] = {"enabled": draw(bool_like), "prerequisites": draw(junk)}
         raw["sequence"] = {"value": line}
         out.append((line, raw, name, timestamp))
     return out
@@ -411,12 +411,18 @@ def _heartbeat_passes(draw: st.DrawFn) -> list[HeartbeatPass]:
         now += draw(st.integers(1, 3_600))
         at = format_ts(now - draw(st.integers(0, 7_200)))
         key = draw(st.sampled_from(["timestamp", "updatedAt"]))
-        heartbeat: object = {key: at, "iteration": draw(st.integers(1, 5)), "active": "true"}
+        heartbeat: object = {
+            key: at,
+            "iteration": draw(mostly(st.integers(1, 5), junk)),
+            "active": "true",
+        }
         if draw(st.integers(0, 5)) == 0:
             heartbeat = draw(
                 st.sampled_from(
                     [None, {}, {"timestamp": ""}, {"timestamp": now}, {"timestamp": "soon"}, [1]]
                 )
+                | st.builds(lambda v: {"timestamp": v}, junk)
+                | st.builds(lambda v: {"updatedAt": v}, junk)
             )
         degraded = draw(st.integers(30, 300))
         out.append((heartbeat, now, degraded, degraded + draw(st.integers(0, 600))))
@@ -445,7 +451,7 @@ def _reconcile_row(draw: st.DrawFn) -> dict[str, Any]:
     row: dict[str, Any] = {
         "timestamp": draw(mostly(good_ts, odd_ts | st.none(), 40)),
         "loopId": "loop-a",
-        "traceId": draw(trace_st),
+        "traceId": draw(mostly(trace_st, junk)),
         "transport": draw(mostly(st.sampled_from(["local", "ssh", "http"]), junk, 40)),
         "status": draw(mostly(st.sampled_from(["success", "failed", "ambiguous"]), junk)),
         "durationSeconds": draw(st.integers(0, 30)),
@@ -484,8 +490,8 @@ def _execution_result(draw: st.DrawFn) -> dict[str, Any]:
             mostly(st.sampled_from(["executed", "ambiguous", "failed", "skipped"]), junk)
         ),
         "executionMode": draw(mostly(st.sampled_from(["manual", "autonomous"]), junk)),
-        "executedAt": draw(st.one_of(good_ts, st.none())),
-        "traceId": draw(trace_st),
+        "executedAt": draw(mostly(st.one_of(good_ts, st.none()), junk)),
+        "traceId": draw(mostly(trace_st, junk)),
     }
 
 
@@ -513,7 +519,7 @@ def _history_row(draw: st.DrawFn) -> dict[str, Any]:
     """A ``policy-history.jsonl`` row (``suppressed`` / ``autonomousEligible`` sometimes
     missing or a string, as an older writer or a hand edit leaves them)."""
     row: dict[str, Any] = {
-        "timestamp": draw(ts_st),
+        "timestamp": draw(mostly(ts_st, junk)),
         "candidateId": draw(mostly(st.sampled_from(["c-1", "c-2", "c-3"]), junk)),
     }
     for key in ("suppressed", "autonomousEligible"):
@@ -599,12 +605,12 @@ def _outbox_record(draw: st.DrawFn) -> dict[str, Any]:
         "status": status,
         "idempotencyKey": draw(mostly(st.sampled_from(["k1", "k2"]), junk)),
         "sinkId": draw(mostly(st.sampled_from(["pager", "slack"]), junk)),
-        "sinkType": draw(st.sampled_from(["pagerduty", "slack_webhook"])),
+        "sinkType": draw(mostly(st.sampled_from(["pagerduty", "slack_webhook"]), junk)),
         "attempts": draw(mostly(st.integers(0, 5), st.sampled_from([None, -1, "2"]))),
         "traceId": "trace-1",
     }
     if draw(st.booleans()):
-        rec["nextAttemptAt"] = draw(ts_st)
+        rec["nextAttemptAt"] = draw(mostly(ts_st, junk))
     if status == "queued" and draw(st.integers(0, 5)):
         rec["event"] = {"dedupKey": draw(st.sampled_from(["loop:health:L1", "loop:drift:L4"]))}
     elif draw(st.integers(0, 9)) == 0:
@@ -666,11 +672,11 @@ def _escalation_events(draw: st.DrawFn) -> list[EpisodeEvent]:
         if kind == "trigger":
             line += draw(st.integers(1, 2))
             obj: dict[str, Any] = {
-                "timestamp": draw(ts_st),
-                "category": draw(st.sampled_from([*CATEGORIES, "", None])),
+                "timestamp": draw(mostly(ts_st, junk)),
+                "category": draw(mostly(st.sampled_from([*CATEGORIES, "", None]), junk)),
                 "loopId": "loop-a",
-                "traceId": draw(trace_st),
-                "severity": draw(st.sampled_from(["critical", "warning", "", None])),
+                "traceId": draw(mostly(trace_st, junk)),
+                "severity": draw(mostly(st.sampled_from(["critical", "warning", "", None]), junk)),
             }
             text = (
                 dumps_compact(obj)
@@ -825,9 +831,11 @@ def _pass_row(draw: st.DrawFn) -> dict[str, Any]:
             status=draw(st.sampled_from(["running", "complete", "stopped", "pending_approval"])),
             has_pending_approval=draw(st.booleans()),
             completion_ok=draw(st.booleans()),
-            active=draw(bool_like),
-            gates=draw(st.none() | st.just({}) | st.just({"tests": "true", "lifecycle": True})),
-            stuck=draw(st.none() | st.just({"triggered": "false"}) | st.just(True)),
+            active=draw(bool_like | junk),
+            gates=draw(
+                st.none() | st.just({}) | st.just({"tests": "true", "lifecycle": True}) | junk
+            ),
+            stuck=draw(st.none() | st.just({"triggered": "false"}) | st.just(True) | junk),
             last_event_name=draw(st.sampled_from(EVENT_NAMES) | st.none()),
             last_event_at=draw(st.one_of(good_ts, st.none())),
             event_line_count=count,
@@ -840,7 +848,7 @@ def _pass_row(draw: st.DrawFn) -> dict[str, Any]:
         st.none()
         | st.builds(
             PreviousState,
-            current_state=st.sampled_from(["running", "complete", None, 3]),
+            current_state=st.sampled_from(["running", "complete", None, 3]) | junk,
             event_line_offset=st.none() | st.integers(0, 400) | st.just("12"),
             generated_at=st.one_of(good_ts, st.none()),
         )
