@@ -52,7 +52,8 @@ def fold_attempts(
             continue
         if not isinstance(key, str):
             key = ""
-        if status not in INTENT_STATUS_FOR_RESULT:
+        # a row from handoff.jsonl may hold any JSON value here (a list is unhashable)
+        if not isinstance(status, str) or status not in INTENT_STATUS_FOR_RESULT:
             continue
         mode = row.get("executionMode")
         previous = out.get(intent_id)
