@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops_manager._jsonfmt import as_nonneg_int, nonempty_str, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import as_nonneg_int, nonempty_str, strip_nulls
+from ops_manager.model._time import format_ts
 
 
 def next_transport_health(
