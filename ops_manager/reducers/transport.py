@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import as_nonneg_int, nonempty_str, strip_nulls
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._json import as_nonneg_int, nonempty_str, strip_nulls
+from ops_manager.model._time import format_ts, parse_ts
 
 
 def next_transport_health(

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int, strip_nulls
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._json import as_nonneg_int, strip_nulls
+from ops_manager.model._time import format_ts, parse_ts
 from ops_manager.reducers.alerts._decide import (
     nonempty_str,
 )

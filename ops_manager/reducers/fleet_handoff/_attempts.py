@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import strip_nulls
+from ops_manager.model._json import strip_nulls
 from ops_manager.reducers.fleet_handoff._common import (
     GUARD_FOR_RESULT,
     INTENT_STATUS_FOR_RESULT,
