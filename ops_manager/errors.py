@@ -1,29 +1,11 @@
-"""The one error type the shell turns into an ``error: ...`` line and exit 1."""
+"""The one error type the shell turns into an ``error: ...`` line and exit 1.
+
+Defined in :mod:`ops_manager.model.errors` (the reducers raise them); these are the same
+classes, and their ``__module__`` says ``ops_manager.errors``.
+"""
 
 from __future__ import annotations
 
+from ops_manager.model.errors import CorruptStreamError, OpsError
 
-class OpsError(Exception):
-    """A fatal, operator-facing error.
-
-    ``message`` is printed as ``error: <message>`` on stderr; ``exit_code`` becomes the
-    process exit status. Message fragments are part of the contract (see ``loop.md``),
-    so raise them with the exact wording the spec gives.
-    """
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class CorruptStreamError(OpsError):
-    """A complete line in the middle of a stream is not valid JSON (or not an object)."""
-
-    def __init__(self, path: str, line: int, detail: str = "invalid JSON") -> None:
-        super().__init__(f"corrupt stream {path}: {detail} at line {line}")
-        self.path = path
-        self.line = line
+__all__ = ["CorruptStreamError", "OpsError"]

@@ -171,38 +171,23 @@ def test_front_ends_call_the_engine_only() -> None:
     assert stale == [], "these no longer need their allow-list entry: shrink FRONT_END_ALLOWED"
 
 
-#: what ``reducers/`` may import besides ``reducers`` and ``model``: pure helpers that still
-#: live at the top level, and the sink contract's ``AlertEvent`` value (from the contract
-#: module, not the ``sinks`` package whose lookups load the plugin manager). Issue 13 point 6
-#: wants reducers to import only the model; moving these under ``model/`` would empty this.
-#: Shrink this set; never grow it.
-REDUCER_HELPERS_ALLOWED = {
-    "ops_manager._jsonfmt",
-    "ops_manager._timefmt",
-    "ops_manager.errors",
-    "ops_manager.sinks._contract",
-}
-
 #: names a reducer must never import: they read the clock (time arrives as an ``int``)
 CLOCK_NAMES = {"utc_now_epoch"}
 
 
-def test_reducers_import_only_the_model_and_pure_helpers() -> None:
+def test_reducers_import_only_the_model() -> None:
+    """Issue 13 point 6. The pure helpers they use (JSON and timestamp helpers, ``OpsError``,
+    the sink contract's ``AlertEvent``) live in ``model/``; the top-level ``_jsonfmt``,
+    ``_timefmt``, ``errors`` and ``sinks`` re-export them for the shell. No allow-list."""
     graph = _graph()
-    used: set[str] = set()
-    beyond: dict[str, list[str]] = {}
-    for module, targets in graph.items():
-        if not module.startswith("ops_manager.reducers"):
-            continue
-        for target in targets:
-            if target.startswith(("ops_manager.reducers", "ops_manager.model")):
-                continue
-            if target in REDUCER_HELPERS_ALLOWED:
-                used.add(target)
-                continue
-            beyond.setdefault(module, []).append(target)
-    assert beyond == {}, "reducers import only reducers, model and the allow-listed helpers"
-    assert sorted(REDUCER_HELPERS_ALLOWED - used) == [], "shrink REDUCER_HELPERS_ALLOWED"
+    beyond = {
+        module: sorted(
+            t for t in targets if not t.startswith(("ops_manager.reducers", "ops_manager.model"))
+        )
+        for module, targets in graph.items()
+        if module.startswith("ops_manager.reducers")
+    }
+    assert {m: t for m, t in beyond.items() if t} == {}, "reducers import only reducers and model"
     clock = [
         f"{module}: from {imported} import {name}"
         for module, path in MODULES.items()
@@ -211,6 +196,17 @@ def test_reducers_import_only_the_model_and_pure_helpers() -> None:
         if name in CLOCK_NAMES
     ]
     assert clock == [], "reducers never read the clock"
+
+
+def test_the_model_imports_only_the_model() -> None:
+    """The model is the bottom layer: what the reducers import must not lead back up (to the
+    shell's clock, the store, the plugin manager)."""
+    beyond = {
+        module: sorted(t for t in targets if not t.startswith("ops_manager.model"))
+        for module, targets in _graph().items()
+        if module.startswith("ops_manager.model")
+    }
+    assert {m: t for m, t in beyond.items() if t} == {}
 
 
 #: front-end modules allowed to read a key from the environment themselves, with the

@@ -60,6 +60,20 @@ def test_stream_corruption_in_the_middle_names_file_and_line(tmp_path: Path) -> 
     assert str(path) in info.value.message
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1E400"])
+def test_a_record_with_a_non_json_constant_is_corrupt(tmp_path: Path, constant: bytes) -> None:
+    # json.loads accepts these; no writer of ours emits them and none can write a
+    # projection holding one back (allow_nan=False): before, a handoff.jsonl row with
+    # "executedAt": NaN reached fold_attempts and the handoff-state.json write raised
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"n":1}\n{"executedAt":' + constant + b"}\n")
+    with pytest.raises(CorruptStreamError) as info:
+        list(iter_records(path))
+    assert info.value.line == 2
+    path.write_bytes(b'{"n":"NaN","m":1.5e3,"u":"\\u00e9"}\n')  # strings and numbers still parse
+    assert [r for _, r in iter_records(path)] == [{"n": "NaN", "m": 1500.0, "u": "é"}]
+
+
 def test_last_complete_line_skips_blank_lines_and_reads_from_the_end(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     big = b"".join(b'{"i":%d}\n' % i for i in range(20000))

@@ -23,6 +23,7 @@ from ops_manager.reducers.alerts import (
     OUTBOX_DELIVERED,
     Conditions,
     OutboxEntry,
+    outbox_ident,
     outbox_step,
 )
 from ops_manager.store import (
@@ -202,8 +203,8 @@ class Outbox:
             self._apply(rec)
 
     def _apply(self, rec: Mapping[str, Any]) -> None:
-        ident = (rec.get("idempotencyKey"), rec.get("sinkId"))
-        entry = outbox_step(self.entries.get(ident), rec, self.records)  # type: ignore[arg-type]
+        ident = outbox_ident(rec)
+        entry = None if ident is None else outbox_step(self.entries.get(ident), rec, self.records)
         self.records += 1
         if entry is not None:
             self.entries[(entry.key, entry.sink_id)] = entry

@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 
 from ops_manager._jsonfmt import dumps_compact, strip_nulls
-from ops_manager._timefmt import format_ts, parse_ts
-from ops_manager.reducers.transport import next_transport_health
+from ops_manager._timefmt import format_ts
+from ops_manager.reducers.transport import fold_reconcile_row
 from ops_manager.store import Stream
 
 MATCH = "match"
@@ -92,7 +92,8 @@ def heartbeat_state_from_row(row: dict[str, Any], thresholds: Any) -> dict[str, 
 def transport_health_fold(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """``transport-health.json`` as the fold of every ``telemetry/reconcile`` row, oldest
     first, through the pass's own step
-    (:func:`~ops_manager.reducers.transport.next_transport_health`).
+    (:func:`~ops_manager.reducers.transport.next_transport_health`, one row at a time by
+    :func:`~ops_manager.reducers.transport.fold_reconcile_row`).
 
     Each row records what the pass's step used: its outcome (``status``, ``failureCode``),
     its one clock value (``timestamp``), ``traceId`` and ``transport``. ``None`` when there
@@ -100,19 +101,7 @@ def transport_health_fold(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | No
     """
     state: dict[str, Any] | None = None
     for row in rows:
-        now = parse_ts(row.get("timestamp"))
-        transport = row.get("transport")
-        if now is None or not isinstance(transport, str):
-            raise ValueError("a reconcile row without timestamp or transport")
-        code, trace = row.get("failureCode"), row.get("traceId")
-        state = next_transport_health(
-            state or {},
-            success=row.get("status") == "success",
-            failure_code=code if isinstance(code, str) else None,
-            now=now,
-            trace_id=trace if isinstance(trace, str) else None,
-            transport=transport,
-        )
+        state = fold_reconcile_row(state, row)
     return state
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, nonempty_str
+from ops_manager.model._json import alt, nonempty_str
 
 CONFIRM_REASONS = ("inactive_not_running", "completion_observed", "rejection_observed", "timeout")
 

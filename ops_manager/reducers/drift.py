@@ -20,9 +20,9 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, strip_nulls
-from ops_manager._timefmt import format_ts
-from ops_manager.errors import OpsError
+from ops_manager.model._json import alt, strip_nulls
+from ops_manager.model._time import format_ts
+from ops_manager.model.errors import OpsError
 
 #: confidence level -> rank
 RANKS: dict[str, int] = {"low": 1, "medium": 2, "high": 3}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ops_manager._jsonfmt import alt, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import alt, strip_nulls
+from ops_manager.model._time import format_ts
 
 #: escalation ``category`` values (§5.7)
 DIVERGENCE = "divergence_detected"

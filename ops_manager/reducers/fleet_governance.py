@@ -40,8 +40,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import strip_nulls
-from ops_manager._timefmt import parse_ts
+from ops_manager.model._json import strip_nulls
+from ops_manager.model._time import parse_ts
 from ops_manager.reducers._fleet_json import dig, json_equal, unique_sorted
 
 GUARDED_AUTO = "guarded_auto"

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._timefmt import format_ts
+from ops_manager.model._time import format_ts
 from ops_manager.reducers._fleet_json import dig, unique_sorted
 
 JSON = dict[str, Any]

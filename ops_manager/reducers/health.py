@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, nonempty_str
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._json import alt, as_nonneg_int, nonempty_str
+from ops_manager.model._time import format_ts, parse_ts
 from ops_manager.reducers.posture import Posture, posture_json, presumed_dead, run_posture
 from ops_manager.reducers.thresholds import Thresholds
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, dumps_compact, strip_nulls
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._json import alt, dumps_compact, strip_nulls
+from ops_manager.model._time import format_ts, parse_ts
 
 CATEGORY = "runtime_heartbeat"
 STALE_REASON = "runtime_heartbeat_stale"

@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, coerce_number, nonempty_str
-from ops_manager._timefmt import format_ts
-from ops_manager.errors import OpsError
+from ops_manager.model._json import alt, as_nonneg_int, coerce_number, nonempty_str
+from ops_manager.model._time import format_ts
+from ops_manager.model.errors import OpsError
 from ops_manager.reducers.run_status import ACTIVE_PHASE_EVENTS
 
 SNAPSHOT_ENVELOPE_ERROR = "snapshot envelope is invalid or loop id mismatch"

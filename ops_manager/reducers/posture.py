@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import nonempty_str, strip_nulls
+from ops_manager.model._json import nonempty_str, strip_nulls
 
 #: last events after which a run writes nothing more (runtime-observed.md: ``role_timeout``
 #: is the last line of its run; no-progress and stuck stops end in ``loop_stop``)

@@ -27,8 +27,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt
-from ops_manager._timefmt import parse_ts
+from ops_manager.model._json import alt
+from ops_manager.model._time import parse_ts
 
 REQUIRED_DRILLS = ("kill_switch", "sprite_service_outage", "ambiguous_retry_guard")
 #: (snake_case name used in ``failedGates``, camelCase key under ``gates``)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ops_manager._jsonfmt import alt, coerce_number, nonempty_str
+from ops_manager.model._json import alt, coerce_number, nonempty_str
 
 #: last-event names that mean the runtime stopped the run (-> ``stopped``)
 STOP_EVENTS = frozenset({"loop_stop", "rate_limit_stop", "no_progress_stop"})

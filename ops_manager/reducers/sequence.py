@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import alt, as_nonneg_int, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import alt, as_nonneg_int, strip_nulls
+from ops_manager.model._time import format_ts
 
 DRIFT_CODE = "ordering_drift_detected"
 CATEGORY = "envelope_sequence"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ops_manager._jsonfmt import alt, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import alt, strip_nulls
+from ops_manager.model._time import format_ts
 
 JSON = dict[str, Any]
 

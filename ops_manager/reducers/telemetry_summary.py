@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from ops_manager._timefmt import format_ts
+from ops_manager.model._time import format_ts
 
 #: recommendation -> rationale (exact contract strings)
 RATIONALE_NO_DATA = "No telemetry window yet; keep balanced defaults"

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int, strip_nulls
-from ops_manager.errors import OpsError
+from ops_manager.model._json import as_nonneg_int, strip_nulls
+from ops_manager.model.errors import OpsError
 
 #: profile value keys, in the order the resolver prints them (§3.5)
 PROFILE_VALUE_KEYS: tuple[str, ...] = (

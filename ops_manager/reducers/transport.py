@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import as_nonneg_int, nonempty_str, strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import as_nonneg_int, nonempty_str, strip_nulls
+from ops_manager.model._time import format_ts, parse_ts
 
 
 def next_transport_health(
@@ -48,4 +49,28 @@ def next_transport_health(
             "lastSuccessAt": last_success_at,
             "lastFailureAt": last_failure_at,
         }
+    )
+
+
+def fold_reconcile_row(previous: dict[str, Any] | None, row: Mapping[str, Any]) -> dict[str, Any]:
+    """One step of the transport-health fold over ``telemetry/reconcile.jsonl`` rows.
+
+    A reconcile row records what its pass's :func:`next_transport_health` call used: the
+    outcome (``status``, ``failureCode``), the pass's one clock value (``timestamp``),
+    ``traceId`` and ``transport``; this replays that call on ``previous`` (``None`` before
+    the first row). A row without a parseable ``timestamp`` or a string ``transport``
+    raises ``ValueError`` (``rebuild`` reports the stream as unusable).
+    """
+    now = parse_ts(row.get("timestamp"))
+    transport = row.get("transport")
+    if now is None or not isinstance(transport, str):
+        raise ValueError("a reconcile row without timestamp or transport")
+    code, trace = row.get("failureCode"), row.get("traceId")
+    return next_transport_health(
+        previous or {},
+        success=row.get("status") == "success",
+        failure_code=code if isinstance(code, str) else None,
+        now=now,
+        trace_id=trace if isinstance(trace, str) else None,
+        transport=transport,
     )

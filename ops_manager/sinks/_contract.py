@@ -5,7 +5,8 @@ Public as ``ops_manager.sinks.<Name>`` (the package re-exports them, and they sa
 (:func:`~ops_manager.sinks.available_sinks`, :func:`~ops_manager.sinks.get_sink`) so that
 :mod:`ops_manager.hookspecs` can name :data:`SinkFactory` in its hook signature without
 depending on the module that loads the plugin manager: that was the ``hookspecs -> sinks ->
-plugins -> hookspecs`` import circle.
+plugins -> hookspecs`` import circle. :class:`AlertEvent` is defined in the model layer
+(:mod:`ops_manager.model.alert_event`; a reducer builds it) and re-exported here.
 """
 
 from __future__ import annotations
@@ -16,34 +17,9 @@ from typing import Any, Protocol
 import attrs
 
 from ops_manager.errors import OpsError
+from ops_manager.model.alert_event import AlertEvent as AlertEvent
 
 SEVERITIES = ("info", "warning", "critical")
-
-
-@attrs.frozen
-class AlertEvent:
-    """One notification to deliver, as data. Identical for every sink of one escalation."""
-
-    #: ``trigger`` for a new problem, ``resolve`` when its condition cleared
-    action: str
-    loop_id: str
-    category: str
-    #: alert severity: info | warning | critical
-    severity: str
-    trace_id: str
-    #: the escalation record (compact-JSON-able), absolute local paths removed
-    escalation: dict[str, Any]
-    escalation_timestamp: str | None
-    emitted_at: str
-    #: stable for one (loop, category) episode: the PagerDuty dedup_key, the Slack thread key
-    dedup_key: str
-    #: stable for one notification across every retry and replay
-    idempotency_key: str
-    run_id: str | None = None
-    #: the repo's directory name (never an absolute local path, DECISIONS Q-19)
-    repo_name: str | None = None
-    reason_codes: tuple[str, ...] = ()
-    summary: str = ""
 
 
 @attrs.frozen
@@ -92,5 +68,5 @@ class Sink(Protocol):
 SinkFactory = Callable[[], Sink]
 
 #: public as ``ops_manager.sinks.<Name>`` (what docs and reprs of the class show)
-for _cls in (AlertEvent, SinkRequest, SinkConfigError, Sink):
+for _cls in (SinkRequest, SinkConfigError, Sink):
     _cls.__module__ = "ops_manager.sinks"

@@ -45,6 +45,26 @@ from ops_manager.store._tail import last_complete_line, lines_reverse, tail_line
 
 #: chunk of the forward newline scans (bounded memory, one syscall per MiB)
 _CHUNK = 1 << 20
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):  # 1e999: valid JSON text, but no float holds it
+        raise ValueError("number out of range")
+    return value
+
+
+_INF = float("inf")
+
+#: ``json.loads`` without the ``NaN`` / ``Infinity`` / ``-Infinity`` extension and without
+#: numbers that overflow to infinity: no writer of ours emits them and none could write a
+#: projection holding one back (``allow_nan=False``), so a record with one is corrupt, as it
+#: is for the event, escalation, summary and registry readers
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -444,7 +464,8 @@ class Stream:
                 if not raw.strip():
                     continue
                 try:
-                    value = json.loads(raw)
+                    # what json.loads does with bytes, on the decoder without the constants
+                    value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
                 except ValueError:
                     raise CorruptStreamError(str(self.path), number) from None
                 if not isinstance(value, dict):

@@ -165,6 +165,7 @@ from ops_manager.reducers.alerts._outbox import (
     OutboxEntry,
     fold_outbox,
     outbox_counts,
+    outbox_ident,
     outbox_record,
     outbox_step,
 )
@@ -317,6 +318,7 @@ __all__ = [
     "note_episode_sinks",
     "notification_key",
     "outbox_counts",
+    "outbox_ident",
     "outbox_record",
     "outbox_step",
     "pacing_delay",

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import strip_nulls
-from ops_manager.errors import OpsError
+from ops_manager.model._json import strip_nulls
+from ops_manager.model.errors import OpsError
 from ops_manager.reducers.alerts._config import (
     AlertConfig,
     SinkDef,

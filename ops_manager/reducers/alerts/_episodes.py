@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int
+from ops_manager.model._json import as_nonneg_int
 from ops_manager.reducers.alerts._decide import (
     EscalationRow,
     nonempty_str,

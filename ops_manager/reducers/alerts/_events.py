@@ -13,11 +13,11 @@ from typing import Any
 
 import attrs
 
+from ops_manager.model.alert_event import AlertEvent
 from ops_manager.reducers.alerts._vocab import (
     JSON,
     REDACTED,
 )
-from ops_manager.sinks._contract import AlertEvent
 
 # --- notifications -----------------------------------------------------------------------
 

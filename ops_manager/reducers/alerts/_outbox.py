@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import as_nonneg_int, strip_nulls
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._json import as_nonneg_int, strip_nulls
+from ops_manager.model._time import format_ts, parse_ts
 from ops_manager.reducers.alerts._decide import (
     nonempty_str,
 )
@@ -110,12 +110,22 @@ def outbox_step(
     )
 
 
+def outbox_ident(rec: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (idempotency key, sink) entry a record belongs to; ``None`` when either is not a
+    string (:func:`outbox_step` ignores such a record, and a list or an object there would
+    not even be a dict key)."""
+    key, sink_id = rec.get("idempotencyKey"), rec.get("sinkId")
+    if isinstance(key, str) and isinstance(sink_id, str):
+        return key, sink_id
+    return None
+
+
 def fold_outbox(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], OutboxEntry]:
     """Fold ``alert-outbox.jsonl`` records into one entry per (key, sink), in queue order."""
     out: dict[tuple[str, str], OutboxEntry] = {}
     for position, rec in enumerate(records):
-        ident = (rec.get("idempotencyKey"), rec.get("sinkId"))
-        entry = outbox_step(out.get(ident), rec, position)  # type: ignore[arg-type]
+        ident = outbox_ident(rec)
+        entry = None if ident is None else outbox_step(out.get(ident), rec, position)
         if entry is not None:
             out[(entry.key, entry.sink_id)] = entry
     return out

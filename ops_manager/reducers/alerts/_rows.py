@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import strip_nulls
-from ops_manager._timefmt import format_ts
+from ops_manager.model._json import strip_nulls
+from ops_manager.model._time import format_ts
 from ops_manager.reducers.alerts._decide import (
     EscalationRow,
     Route,

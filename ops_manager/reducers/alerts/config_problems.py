@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import dumps_compact
+from ops_manager.model._json import dumps_compact
 from ops_manager.model.validation import ALERT_SINKS_SCHEMA, SchemaError, schema_errors
 from ops_manager.reducers.alerts._vocab import TYPE_CONTRACTS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import strip_nulls
+from ops_manager.model._json import strip_nulls
 from ops_manager.reducers.fleet_handoff._common import (
     GUARD_FOR_RESULT,
     INTENT_STATUS_FOR_RESULT,
@@ -52,7 +52,8 @@ def fold_attempts(
             continue
         if not isinstance(key, str):
             key = ""
-        if status not in INTENT_STATUS_FOR_RESULT:
+        # a row from handoff.jsonl may hold any JSON value here (a list is unhashable)
+        if not isinstance(status, str) or status not in INTENT_STATUS_FOR_RESULT:
             continue
         mode = row.get("executionMode")
         previous = out.get(intent_id)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ops_manager._jsonfmt import alt
+from ops_manager.model._json import alt
 
 PENDING = "pending_operator_confirmation"
 EXECUTED = "executed"

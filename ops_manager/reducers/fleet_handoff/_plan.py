@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import strip_nulls
+from ops_manager.model._json import strip_nulls
 from ops_manager.reducers.fleet_handoff._attempts import (
     live_rail_reasons,
     retry_guard,

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._jsonfmt import strip_nulls
+from ops_manager.model._json import strip_nulls
 from ops_manager.reducers._fleet_json import (
     bool_or,
     dig,

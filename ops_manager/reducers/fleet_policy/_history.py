@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ops_manager._timefmt import format_ts, parse_ts
+from ops_manager.model._time import format_ts, parse_ts
 from ops_manager.reducers._fleet_json import (
     dig,
     str_list,
@@ -102,7 +102,12 @@ def index_history(
         epoch = parse_ts(row.get("timestamp"))
         if epoch is None:
             continue
-        if row.get("suppressed") in (None, False) and epoch > unsuppressed.get(candidate_id, -1):
+        # jq ``(suppressed // false) == false``: only null/absent and false; ``0`` is not
+        # false in jq (``0 in (None, False)`` is true in Python, hence ``is``)
+        suppressed = row.get("suppressed")
+        if (suppressed is None or suppressed is False) and epoch > unsuppressed.get(
+            candidate_id, -1
+        ):
             unsuppressed[candidate_id] = epoch
         if row.get("autonomousEligible") is True and epoch > eligible.get(candidate_id, -1):
             eligible[candidate_id] = epoch

@@ -52,7 +52,8 @@ def unsuppressed_candidates(policy_state: Mapping[str, Any]) -> list[Mapping[str
     return [
         c
         for c in (candidates if isinstance(candidates, list) else [])
-        if isinstance(c, Mapping) and c.get("suppressed") in (None, False)
+        # jq ``(suppressed // false) == false``: ``0`` is not false there (it is in Python)
+        if isinstance(c, Mapping) and (c.get("suppressed") is None or c.get("suppressed") is False)
     ]
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ops_manager.errors import OpsError
+from ops_manager.model.errors import OpsError
 from ops_manager.reducers.fleet_registry._values import (
     DEFAULT_ALLOW_CATEGORIES,
     DEFAULT_ALLOW_INTENTS,

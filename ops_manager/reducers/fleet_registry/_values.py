@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ops_manager.errors import OpsError
+from ops_manager.model.errors import OpsError
 
 SCHEMA_VERSION = "v1"
 DEFAULT_FLEET_ID = "default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops_manager._timefmt import format_ts
+from ops_manager.model._time import format_ts
 from ops_manager.reducers.fleet_status._autonomy import autonomy_sections
 from ops_manager.reducers.fleet_status._contract import (
     NESTED_ORDERS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ops_manager._jsonfmt import as_nonneg_int
+from ops_manager.model._json import as_nonneg_int
 from ops_manager.reducers.fleet_policy import GATING_REASONS, SAFETY_REASONS
 from ops_manager.reducers.fleet_rollout import ROLLOUT_REASONS
 
