@@ -207,3 +207,79 @@ def test_the_model_imports_only_the_model() -> None:
         if module.startswith("ops_manager.model")
     }
     assert {m: t for m, t in beyond.items() if t} == {}
+
+
+#: front-end modules allowed to read a key from the environment themselves, with the
+#: reason: none (issue 13 point 6: settings resolution, flag > env > default, lives in the
+#: engine, ``engine/settings.py`` and the per-command ``engine/*_settings.py``). Never grow
+#: this list; an entry is ``module -> reason``.
+ENV_READS_ALLOWED: dict[str, str] = {}
+
+#: ``os`` names that read the environment however they are used
+_ENV_READERS = {"getenv", "getenvb", "environb"}
+
+
+def _env_reads(source: str) -> list[str]:
+    """``line: what`` for every place the source reads the process environment itself.
+
+    The rule: ``os.environ`` may appear only as a call argument, as is (``f(flag,
+    os.environ)`` or ``f(env=os.environ)``: the mapping is handed to the engine, which reads
+    the keys). Anything else with it is a read (``os.environ.get(...)``,
+    ``os.environ[...]``, ``"X" in os.environ``, ``env = os.environ`` then ``env.get``),
+    as is any use of ``os.getenv``/``os.environb`` and ``from os import environ``.
+    ``import os as x`` is followed.
+    """
+    tree = ast.parse(source)
+    os_names = {"os"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            os_names |= {a.asname or a.name for a in node.names if a.name == "os"}
+    passed: set[int] = set()  # ids of os.environ nodes that are bare call arguments
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                passed.add(id(arg))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            for alias in node.names:
+                if alias.name in _ENV_READERS | {"environ", "*"}:
+                    found.append(f"{node.lineno}: from os import {alias.name}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in os_names
+        ):
+            if node.attr in _ENV_READERS:
+                found.append(f"{node.lineno}: os.{node.attr}")
+            elif node.attr == "environ" and id(node) not in passed:
+                found.append(f"{node.lineno}: os.environ not passed as an argument")
+    return found
+
+
+def test_env_read_finder() -> None:
+    # passing the mapping is fine; reading a key, or escaping the rule by aliasing, is not
+    assert _env_reads("import os\nf(a, os.environ)\ng(env=os.environ)\n") == []
+    assert _env_reads("import os\nx = os.environ.get('A')\n") == [
+        "2: os.environ not passed as an argument"
+    ]
+    assert _env_reads("import os\nx = os.environ['A']\n") != []
+    assert _env_reads("import os\nx = 'A' in os.environ\n") != []
+    assert _env_reads("import os\nenv = os.environ\n") != []
+    assert _env_reads("import os\nf(os.environ.copy())\n") != []
+    assert _env_reads("import os as o\nx = o.getenv('A')\n") == ["2: os.getenv"]
+    assert _env_reads("from os import environ\n") == ["1: from os import environ"]
+    assert _env_reads("from os import getenv as g\n") == ["1: from os import getenv"]
+
+
+def test_front_ends_read_no_environment_key() -> None:
+    reads = {
+        module: found
+        for module, path in MODULES.items()
+        if module.split(".")[1:2] in (["cli"], ["service"], ["console"])
+        and (found := _env_reads(path.read_text(encoding="utf-8")))
+    }
+    beyond = {m: f for m, f in reads.items() if m not in ENV_READS_ALLOWED}
+    assert beyond == {}, "resolve env fallbacks in the engine (ops_manager.engine.settings)"
+    stale = sorted(set(ENV_READS_ALLOWED) - set(reads))
+    assert stale == [], "these no longer read the environment: shrink ENV_READS_ALLOWED"

@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as exc:
-        if os.environ.get("OPS_MANAGER_DEBUG"):
+        from ops_manager.engine.settings import debug_enabled
+
+        if debug_enabled(os.environ):
             raise
         sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
         return 1

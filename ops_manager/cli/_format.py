@@ -2,8 +2,9 @@
 
 The JSON view is the contract and stays the default; ``OPS_MANAGER_FORMAT`` sets an
 operator's own default and ``--format`` wins over both. Rendering lives in
-:mod:`ops_manager.cli._table` (pure functions); this module holds the small amount of
-environment and terminal sniffing around it, so the renderers stay testable.
+:mod:`ops_manager.cli._table` (pure functions); this module holds the terminal sniffing
+around it, so the renderers stay testable. What the environment says (``OPS_MANAGER_FORMAT``,
+``NO_COLOR``, ``TERM``) is resolved by :mod:`ops_manager.engine.settings`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ops_manager.cli._parser import CommandParser
-from ops_manager.errors import OpsError
-
-FORMATS = ("table", "json")
-ENV_VAR = "OPS_MANAGER_FORMAT"
+from ops_manager.engine.settings import FORMAT_ENV as ENV_VAR
+from ops_manager.engine.settings import FORMATS as FORMATS
+from ops_manager.engine.settings import color_allowed, output_format_setting
 
 
 def add_format_flag(p: CommandParser, default: str = "json") -> None:
@@ -36,21 +36,12 @@ def output_format(args: argparse.Namespace, default: str = "json") -> str:
     a typo in a shell profile should not quietly change what a script parses.
     """
     flag: str | None = getattr(args, "format", None)
-    if flag is not None:
-        if flag not in FORMATS:
-            raise OpsError("--format must be table or json")
-        return flag
-    env = os.environ.get(ENV_VAR)
-    if env is None or env == "":
-        return default
-    if env not in FORMATS:
-        raise OpsError(f"{ENV_VAR} must be table or json (got {env!r})")
-    return env
+    return output_format_setting(flag, os.environ, default)
 
 
 def color_enabled(stream: TextIO) -> bool:
     """Colour only on a terminal, never with ``NO_COLOR`` set (no-color.org) or ``TERM=dumb``."""
-    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+    if not color_allowed(os.environ):
         return False
     try:
         return stream.isatty()

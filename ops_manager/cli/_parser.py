@@ -7,6 +7,10 @@ import re
 import sys
 from typing import Any, NoReturn
 
+from ops_manager.engine.settings import choice as choice
+from ops_manager.engine.settings import nonneg_int as nonneg_int
+from ops_manager.engine.settings import positive_int as positive_int
+from ops_manager.engine.settings import require as require
 from ops_manager.errors import OpsError
 
 
@@ -51,39 +55,3 @@ class CommandParser(argparse.ArgumentParser):
         if match:
             raise OpsError(f"{match.group(1)} requires a value")
         raise OpsError(message)
-
-
-def require(value: str | None, flag: str) -> str:
-    """Return the flag's value or raise the contract's ``<flag> is required``."""
-    if value is None or value == "":
-        raise OpsError(f"{flag} is required")
-    return value
-
-
-_NONNEG = re.compile(r"^[0-9]+$")
-
-
-def nonneg_int(value: str | None, message: str, default: int) -> int:
-    """Parse a ``^[0-9]+$`` flag value; ``None`` means the default."""
-    if value is None:
-        return default
-    if not _NONNEG.match(value):
-        raise OpsError(message)
-    return int(value)
-
-
-def positive_int(value: str | None, message: str, default: int) -> int:
-    """Parse an integer >= 1 flag value; ``None`` means the default."""
-    result = nonneg_int(value, message, default)
-    if result < 1:
-        raise OpsError(message)
-    return result
-
-
-def choice(value: str | None, choices: tuple[str, ...], message: str, default: str) -> str:
-    """Validate an enumerated flag value; ``None`` means the default."""
-    if value is None:
-        return default
-    if value not in choices:
-        raise OpsError(message)
-    return value

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from ops_manager._jsonfmt import dumps
-from ops_manager._traceid import new_trace_id
 from ops_manager.cli._parser import CommandParser, nonneg_int, require
+from ops_manager.engine.settings import trace_id_setting
 
 HELP = """Read the escalations appended since the last run, route each one, deliver it to its
 sinks (retrying transient failures; what still fails is kept in OPS/alert-outbox.jsonl and
@@ -46,7 +46,7 @@ def configure(p: CommandParser) -> None:
 
 def trace_id_from(value: str | None) -> str:
     """``--trace-id``, else ``$OPS_MANAGER_TRACE_ID``, else a fresh lowercase UUID."""
-    return value or os.environ.get("OPS_MANAGER_TRACE_ID") or new_trace_id()
+    return trace_id_setting(value, os.environ)
 
 
 def path_or_none(value: str | None) -> Path | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
+from ops_manager.engine.settings import CONSOLE_TOKEN_ENV, token_setting
 from ops_manager.errors import OpsError
 
 HELP = """Serve the operator console for one repo: fleet posture, the loops with their
@@ -54,15 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if port > 65535:
         raise OpsError("--port must be an integer between 0 and 65535")
     window = positive_int(args.summary_window, "--summary-window must be an integer >= 1", 50)
-    token = args.token
-    if token is None:
-        token = os.environ.get("OPS_MANAGER_CONSOLE_TOKEN", "")
+    token = token_setting(args.token, os.environ, CONSOLE_TOKEN_ENV)
     server = ConsoleServer(
         ConsoleConfig(
             repo=repo.resolve(),
             host=args.host or "127.0.0.1",
             port=port,
-            token=token or None,
+            token=token,
             summary_window=window,
             access_log=not args.quiet,
         )

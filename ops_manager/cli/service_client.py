@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
+from ops_manager.engine.settings import SERVICE_TOKEN_ENV, flag_or_env
 from ops_manager.errors import OpsError
 
 HELP = """Call a sprite service endpoint. Prints the response body of a 2xx answer verbatim
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             body = path_obj.read_bytes()
         except OSError as exc:
             raise OpsError(f"cannot read body file: {body_file}: {exc.strerror}") from None
-    token = args.token if args.token else os.environ.get("OPS_MANAGER_SERVICE_TOKEN") or None
+    token = flag_or_env(args.token, os.environ, SERVICE_TOKEN_ENV)
     response = call_service(
         ServiceRequest(
             method=method,

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
+from ops_manager.engine.settings import SERVICE_TOKEN_ENV, token_setting
 from ops_manager.errors import OpsError
 
 HELP = """Serve one repo's loop runs over HTTP inside a sprite: GET /healthz,
@@ -93,15 +94,13 @@ def run(args: argparse.Namespace) -> int:
         "--max-concurrent-requests must be an integer >= 1",
         DEFAULT_MAX_CONCURRENT_REQUESTS,
     )
-    token = args.token
-    if token is None:
-        token = os.environ.get("OPS_MANAGER_SERVICE_TOKEN", "")
+    token = token_setting(args.token, os.environ, SERVICE_TOKEN_ENV)
     host = args.host or "127.0.0.1"
     config = ServiceConfig(
         repo=repo.resolve(),
         host=host,
         port=port,
-        token=token or None,
+        token=token,
         max_events_per_request=max_events,
         max_concurrent_requests=max_concurrent,
         confirm_timeout_seconds=confirm_timeout,

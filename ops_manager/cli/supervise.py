@@ -17,6 +17,7 @@ from ops_manager._http import is_loopback
 from ops_manager._jsonfmt import dumps_compact
 from ops_manager.cli._parser import CommandParser, nonneg_int, positive_int, require
 from ops_manager.cli._progress import progress_line
+from ops_manager.engine.settings import METRICS_TOKEN_ENV, token_setting
 from ops_manager.errors import OpsError
 
 HELP = """Run the fleet's reconcile loop forever in this process: every --interval seconds,
@@ -91,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if port > 65535:
         raise OpsError("--metrics-port must be an integer 0-65535")
     shard = Shard.parse(args.shard) if args.shard else None
-    token = args.metrics_token
-    if token is None:
-        token = os.environ.get("OPS_MANAGER_METRICS_TOKEN", "")
+    token = token_setting(args.metrics_token, os.environ, METRICS_TOKEN_ENV)
     settings = SuperviseSettings(
         repo=repo,
         interval=interval,

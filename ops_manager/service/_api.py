@@ -27,6 +27,7 @@ from ops_manager.engine.envelopes import loop_run_snapshot
 from ops_manager.engine.paths import LoopPaths, loop_paths_in, validate_loop_id
 from ops_manager.engine.runtime_feed import SCHEMA_VERSION, EventFeed
 from ops_manager.engine.service_idempotency import IdempotencyStore
+from ops_manager.engine.settings import requester_setting
 from ops_manager.errors import OpsError
 
 INTENTS = ("cancel", "approve", "reject")
@@ -316,7 +317,7 @@ def _control_request(
     return _ControlRequest(
         loop_id=loop_id.strip(),
         intent=intent.strip(),
-        by=by if by else (os.environ.get("USER") or "ops-service"),
+        by=requester_setting(by, os.environ, "ops-service"),
         note=note if note else None,
         idempotency_key=key,
         trace_id=trace,
