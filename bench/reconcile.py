@@ -751,7 +751,7 @@ def startup_floor(reps: int) -> dict[str, float]:
     code = (
         "import time, json; t0 = time.perf_counter()\n"
         "import ops_manager.cli.reconcile, ops_manager.engine.reconcile\n"
-        "import ops_manager.engine.profiles\n"
+        "import ops_manager.engine.profiles, ops_manager.engine.reconcile_settings\n"
         "t1 = time.perf_counter()\n"
         "from ops_manager.plugins import get_plugin_manager; get_plugin_manager()\n"
         "t2 = time.perf_counter()\n"
