@@ -55,15 +55,12 @@ def _entry(schema_name: str, doc: object) -> Path | None:
     return base / "schema-valid" / digest.hexdigest()
 
 
-def known_valid(schema_name: str, doc: object) -> bool:
-    """Whether ``doc`` passed the packaged schema ``schema_name`` in an earlier check."""
-    entry = _entry(schema_name, doc)
+def _recorded(entry: Path | None) -> bool:
     return entry is not None and entry.is_file()
 
 
-def remember_valid(schema_name: str, doc: object) -> None:
-    """Record that ``doc`` passed ``schema_name`` (best effort; never raises)."""
-    entry = _entry(schema_name, doc)
+def _record(entry: Path | None) -> None:
+    """Create the memo entry (best effort; never raises)."""
     if entry is None:
         return
     try:
@@ -72,6 +69,16 @@ def remember_valid(schema_name: str, doc: object) -> None:
         entry.touch()
     except OSError:
         pass
+
+
+def known_valid(schema_name: str, doc: object) -> bool:
+    """Whether ``doc`` passed the packaged schema ``schema_name`` in an earlier check."""
+    return _recorded(_entry(schema_name, doc))
+
+
+def remember_valid(schema_name: str, doc: object) -> None:
+    """Record that ``doc`` passed ``schema_name`` (best effort; never raises)."""
+    _record(_entry(schema_name, doc))
 
 
 # --- alert sink configs that loaded -------------------------------------------------------
@@ -172,17 +179,9 @@ def _alert_config_entry_once(path: str, data: bytes) -> Path | None:
 def alert_config_known_ok(path: str, data: bytes) -> bool:
     """Whether the config at ``path`` with these bytes loaded in an earlier process, with
     the same installed sink plugins and the same ops-manager code."""
-    entry = _alert_config_entry_once(path, data)
-    return entry is not None and entry.is_file()
+    return _recorded(_alert_config_entry_once(path, data))
 
 
 def remember_alert_config_ok(path: str, data: bytes) -> None:
     """Record that the config at ``path`` with these bytes loaded (best effort)."""
-    entry = _alert_config_entry_once(path, data)
-    if entry is None:
-        return
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        entry.touch()
-    except OSError:
-        pass
+    _record(_alert_config_entry_once(path, data))

@@ -229,18 +229,11 @@ class EventReader:
 
     def _iterate(self) -> Iterator[EventLine]:
         path_text = os.path.abspath(self.path)
-        start = self.start
         with _open_events(self.path) as handle:
-            end = self.end_offset
-            if end is None:
-                end = os.fstat(handle.fileno()).st_size
-            offset = start.byte_offset
-            line_no = start.line_offset
-            if offset >= end:
-                # nothing new (or the log shrank: callers verify the position beforehand)
-                self.total_lines = line_no
+            found = self._range(handle)
+            if found is None:
                 return
-            handle.seek(offset)
+            end, offset, line_no = found
             limit = self.max_events
             emitted = 0
             last_raw: bytes | None = None
@@ -286,18 +279,43 @@ class EventReader:
                         stopped_early = True
                         break
             finally:
-                # also runs when the consumer abandons the generator: position stays truthful
-                self.events_emitted = emitted
-                if last_raw is not None:
-                    self.position = StreamPosition(
-                        last_end, last_line, fingerprint(last_raw), len(last_raw)
-                    )
-            if stopped_early:
-                # count the rest without parsing it: total_lines stays exact at bytes.count speed
-                rest, torn = count_newlines_in(handle, offset, end)
-                line_no += rest
+                self._settle(emitted, last_raw, last_end, last_line)
+            self._count_rest(handle, stopped_early, offset, end, line_no, torn)
+
+    def _range(self, handle: BinaryIO) -> tuple[int, int, int] | None:
+        """``(end, offset, line_no)`` of the range to read, with ``handle`` seeked to
+        ``offset``; ``None`` (``total_lines`` set) when there is nothing new, or the log
+        shrank: callers verify the position beforehand."""
+        end = self.end_offset
+        if end is None:
+            end = os.fstat(handle.fileno()).st_size
+        offset, line_no = self.start.byte_offset, self.start.line_offset
+        if offset >= end:
             self.total_lines = line_no
-            self.torn_tail_bytes = torn
+            return None
+        handle.seek(offset)
+        return end, offset, line_no
+
+    def _settle(self, emitted: int, last_raw: bytes | None, last_end: int, last_line: int) -> None:
+        """What a read loop handed over, recorded from its ``finally``: also when the
+        consumer abandons the generator, so ``position`` stays truthful."""
+        self.events_emitted = emitted
+        if last_raw is not None:
+            self.position = StreamPosition(
+                last_end, last_line, fingerprint(last_raw), len(last_raw)
+            )
+
+    def _count_rest(
+        self, handle: BinaryIO, stopped_early: bool, offset: int, end: int, line_no: int, torn: int
+    ) -> None:
+        """``total_lines`` and ``torn_tail_bytes`` once a read loop ended. After
+        ``max_events`` the rest is counted without parsing it: ``total_lines`` stays exact at
+        ``bytes.count`` speed."""
+        if stopped_early:
+            rest, torn = count_newlines_in(handle, offset, end)
+            line_no += rest
+        self.total_lines = line_no
+        self.torn_tail_bytes = torn
 
     def _range_end(self) -> int:
         """The end of the range to read, as far as choosing a parser goes."""
@@ -336,17 +354,11 @@ class EventReader:
         # The loop of _iterate with orjson first. An event is yielded only once the next one
         # parsed (or the range ended), so the last one yielded can be re-parsed exactly.
         path_text = os.path.abspath(self.path)
-        start = self.start
         with _open_events(self.path) as handle:
-            end = self.end_offset
-            if end is None:
-                end = os.fstat(handle.fileno()).st_size
-            offset = start.byte_offset
-            line_no = start.line_offset
-            if offset >= end:
-                self.total_lines = line_no
+            found = self._range(handle)
+            if found is None:
                 return
-            handle.seek(offset)
+            end, offset, line_no = found
             # the held event is the max_events-th once this many were yielded (-1: no limit)
             last_but_one = self.max_events - 1
             emitted = 0
@@ -441,16 +453,8 @@ class EventReader:
                 if error is not None:
                     raise OpsError(error)
             finally:
-                self.events_emitted = emitted
-                if last_raw is not None:
-                    self.position = StreamPosition(
-                        last_end, last_line, fingerprint(last_raw), len(last_raw)
-                    )
-            if stopped_early:
-                rest, torn = count_newlines_in(handle, offset, end)
-                line_no += rest
-            self.total_lines = line_no
-            self.torn_tail_bytes = torn
+                self._settle(emitted, last_raw, last_end, last_line)
+            self._count_rest(handle, stopped_early, offset, end, line_no, torn)
 
     def _decide_lines(
         self,
@@ -510,18 +514,12 @@ class EventReader:
         # range ended), so the last event of the range is re-parsed exactly before it
         # leaves.
         path_text = os.path.abspath(self.path)
-        start = self.start
         # a buffer the size of a read: one read syscall per list, not one per 8 KiB
         with _open_events(self.path, max(_BATCH_BYTES, 1 << 13)) as handle:
-            end = self.end_offset
-            if end is None:
-                end = os.fstat(handle.fileno()).st_size
-            offset = start.byte_offset
-            line_no = start.line_offset
-            if offset >= end:
-                self.total_lines = line_no
+            found = self._range(handle)
+            if found is None:
                 return
-            handle.seek(offset)
+            end, offset, line_no = found
             limit = self.max_events
             emitted = 0  # events in the lists handed over
             last_raw: bytes | None = None
@@ -650,13 +648,5 @@ class EventReader:
                 if error is not None:
                     raise OpsError(error)
             finally:
-                self.events_emitted = emitted
-                if last_raw is not None:
-                    self.position = StreamPosition(
-                        last_end, last_line, fingerprint(last_raw), len(last_raw)
-                    )
-            if stopped_early:
-                rest, torn = count_newlines_in(handle, offset, end)
-                line_no += rest
-            self.total_lines = line_no
-            self.torn_tail_bytes = torn
+                self._settle(emitted, last_raw, last_end, last_line)
+            self._count_rest(handle, stopped_early, offset, end, line_no, torn)
