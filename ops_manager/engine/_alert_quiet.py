@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ops_manager._jsonfmt import as_nonneg_int
-from ops_manager._timefmt import format_ts
+from ops_manager.reducers.alert_dispatch_state import RunCounts, dispatch_state
 from ops_manager.store import (
     LoopPaths,
     Position,
@@ -271,33 +271,20 @@ def try_quiet_dispatch(
                 if not _episode_as_written(value) or _cleared(family, paths):
                     return False
                 episodes[family] = value
-        now = int(clock())
-        state = {
-            "schemaVersion": "v1",
-            "updatedAt": format_ts(now),
-            "loopId": paths.loop_id,
-            "traceId": trace_id or None,
-            "escalationsFile": str(escalations),
-            "dispatchTelemetryFile": str(telemetry),
-            "status": "no_new_escalations",
-            "processedCount": 0,
-            "dispatchedCount": 0,
-            "skippedCount": 0,
-            "failedCount": 0,
-            "failureReasonCodes": [],
-            "escalationsLineOffset": prev_offset,
-            "escalationsLineCount": prev_offset,
-            "escalationsPosition": position,
-            "resolveCount": 0,
-            "outbox": {
-                "pendingCount": 0,
-                "terminalCount": 0,
-                "gaveUpCount": 0,
-                "retriedCount": 0,
-                "deliveredFromOutboxCount": 0,
-            },
-            "episodes": episodes,
-            "configError": None,
-        }
+        state = dispatch_state(
+            now=int(clock()),
+            loop_id=paths.loop_id,
+            trace_id=trace_id,
+            escalations_file=str(escalations),
+            telemetry_file=str(telemetry),
+            status="no_new_escalations",
+            counts=RunCounts(),
+            offset=prev_offset,
+            line_count=prev_offset,
+            position=position,
+            # reducers.alerts.outbox_counts of an empty outbox (the gate requires one)
+            outbox={"pendingCount": 0, "terminalCount": 0, "gaveUpCount": 0},
+            episodes=episodes,
+        )
         commit_run(record, telemetry, state_path, [], state)
         return True

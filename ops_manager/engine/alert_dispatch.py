@@ -77,6 +77,7 @@ from ops_manager.reducers.alerts import (
     SinkResult,
     config_error_json,
     dispatch_state,
+    episodes_to_json,
     event_from_json,
     outbox_counts,
     summary_status,
@@ -183,7 +184,7 @@ def dispatch(settings: DispatchSettings, effects: DispatchEffects | None = None)
             line_count=line_count,
             position=position,
             outbox=outbox_counts(run.outbox.entries.values()),
-            episodes=run.episodes,
+            episodes=episodes_to_json(run.episodes),
         )
         _commit(files, run.held_telemetry or [], state)
         if run.outbox.records > OUTBOX_COMPACT_THRESHOLD:
@@ -234,7 +235,7 @@ def _config_invalid_run(
         line_count=line_count,
         position=previous.get("escalationsPosition") if prev_offset else None,
         outbox=outbox_counts(run.outbox.entries.values()),
-        episodes=run.episodes,
+        episodes=episodes_to_json(run.episodes),
         config_error=error,
     )
     _commit(files, rows, state)

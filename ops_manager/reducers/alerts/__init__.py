@@ -30,6 +30,7 @@ The pieces, Alertmanager-style small tables returning named reasons:
 
 from __future__ import annotations
 
+from ops_manager.reducers.alert_dispatch_state import RunCounts, dispatch_state
 from ops_manager.reducers.alerts._config import (
     AlertConfig,
     DeliveryPolicy,
@@ -170,10 +171,8 @@ from ops_manager.reducers.alerts._outbox import (
     outbox_step,
 )
 from ops_manager.reducers.alerts._rows import (
-    RunCounts,
     SinkResult,
     config_error_json,
-    dispatch_state,
     t_config_invalid,
     t_delivery,
     t_invalid,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -13,10 +13,6 @@ from ops_manager.reducers.alerts._decide import (
     EscalationRow,
     Route,
     row_outcome,
-)
-from ops_manager.reducers.alerts._episodes import (
-    Episode,
-    episodes_to_json,
 )
 from ops_manager.reducers.alerts._events import (
     excerpt,
@@ -209,68 +205,6 @@ def t_wrapper(now: int, loop_id: str, trace_id: str, message: str | None) -> JSO
             "message": message or None,
         }
     )
-
-
-@attrs.frozen
-class RunCounts:
-    """The counters of one dispatch run (§3.3)."""
-
-    processed: int = 0
-    dispatched: int = 0
-    skipped: int = 0
-    failed: int = 0
-    failure_codes: frozenset[str] = frozenset()
-    resolves: int = 0
-    retried: int = 0
-    delivered_from_outbox: int = 0
-
-
-def dispatch_state(
-    *,
-    now: int,
-    loop_id: str,
-    trace_id: str,
-    escalations_file: str,
-    telemetry_file: str,
-    status: str,
-    counts: RunCounts,
-    offset: int,
-    line_count: int,
-    position: JSON | None,
-    outbox: JSON,
-    episodes: Mapping[str, Episode],
-    config_error: JSON | None = None,
-) -> JSON:
-    """``alert-dispatch-state.json`` (§3.4): the contract keys in order, then ours:
-    ``escalationsPosition`` (byte offset + fingerprint of the last consumed line, so the
-    next run seeks instead of re-reading), ``resolveCount``, ``outbox`` and, last,
-    ``episodes``, then ``configError`` (``null`` while the sink config is usable, else what
-    :func:`config_error_json` builds)."""
-    return {
-        "schemaVersion": "v1",
-        "updatedAt": format_ts(now),
-        "loopId": loop_id,
-        "traceId": trace_id or None,
-        "escalationsFile": escalations_file,
-        "dispatchTelemetryFile": telemetry_file,
-        "status": status,
-        "processedCount": counts.processed,
-        "dispatchedCount": counts.dispatched,
-        "skippedCount": counts.skipped,
-        "failedCount": counts.failed,
-        "failureReasonCodes": sorted(counts.failure_codes, key=lambda c: c.encode("utf-8")),
-        "escalationsLineOffset": offset,
-        "escalationsLineCount": line_count,
-        "escalationsPosition": position,
-        "resolveCount": counts.resolves,
-        "outbox": {
-            **outbox,
-            "retriedCount": counts.retried,
-            "deliveredFromOutboxCount": counts.delivered_from_outbox,
-        },
-        "episodes": episodes_to_json(episodes),
-        "configError": config_error,
-    }
 
 
 def config_error_json(
